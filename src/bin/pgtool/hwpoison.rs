@@ -1,0 +1,13 @@
+//! (placeholder: this subcommand is being written; see the open issues)
+
+use crate::Global;
+use pgtool::Error;
+
+/// Arguments (none yet).
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+/// Not built yet.
+pub fn run(_args: Args, _g: &Global) -> Result<i32, Error> {
+    Err(Error::Usage("this subcommand is not built yet".into()))
+}

@@ -1,0 +1,134 @@
+//! The `pgtool` command. Thin: parse arguments, call the library, print.
+//!
+//! Also a multi-call binary: invoked as `page-types` it is a drop-in for the kernel's
+//! tools/mm/page-types, and as `page_owner_sort` for tools/mm/page_owner_sort.
+
+mod cgroup;
+mod generate;
+mod hwpoison;
+mod idle;
+mod kfence;
+mod output;
+mod page_owner;
+mod peek;
+mod slab;
+mod snapshot;
+mod types;
+mod v2p;
+mod who;
+
+use clap::{Parser, Subcommand};
+use pgtool::{Error, SysRoot};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Show Linux memory page by page: virtual-to-physical translation, page flags, owners,
+/// working sets, memcgs.
+#[derive(Parser, Debug)]
+#[command(
+    name = "pgtool",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit status: 0 success; 1 something asked for was not found or not mapped; \
+2 usage or system error."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves)
+    /// instead of the live system.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+impl Global {
+    /// The SysRoot these options select.
+    pub fn sysroot(&self) -> SysRoot {
+        SysRoot::from_option(self.root.as_deref())
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Translate virtual addresses of a process to physical pages, with every fact about each page.
+    V2p(v2p::Args),
+    /// page-types reimagined: summarise, list and filter pages by flags (same options and output).
+    Types(types::Args),
+    /// Reverse lookup: which processes map these PFNs.
+    Who(who::Args),
+    /// memcg inode <-> cgroup path, and resident pages per memcg.
+    Cgroup(cgroup::Args),
+    /// Idle page tracking: mark pages idle, read them back, sample a process's working set.
+    Idle(idle::Args),
+    /// Inject or undo memory errors (hwpoison) on pages: guarded, needs --yes.
+    Hwpoison(hwpoison::Args),
+    /// Save what the readers need from this host into a directory, for `--root` elsewhere.
+    Snapshot(snapshot::Args),
+    /// page_owner reports: top allocation stacks, joined with what the pages are now.
+    PageOwner(page_owner::Args),
+    /// Sample /proc/slabinfo: caches by size and growth, leak suspects.
+    Slab(slab::Args),
+    /// KFENCE objects grouped by allocation stack.
+    Kfence(kfence::Args),
+    /// Read a process's memory at an address, as a hexdump, raw bytes or JSON.
+    Peek(peek::Args),
+    /// Write man pages or shell completions.
+    #[command(hide = true)]
+    Generate(generate::Args),
+}
+
+fn run(cli: Cli) -> Result<i32, Error> {
+    let g = &cli.global;
+    match cli.command {
+        Command::V2p(a) => v2p::run(a, g),
+        Command::Types(a) => types::run(a, g),
+        Command::Who(a) => who::run(a, g),
+        Command::Cgroup(a) => cgroup::run(a, g),
+        Command::Idle(a) => idle::run(a, g),
+        Command::Hwpoison(a) => hwpoison::run(a, g),
+        Command::Snapshot(a) => snapshot::run(a, g),
+        Command::PageOwner(a) => page_owner::run(a, g),
+        Command::Slab(a) => slab::run(a, g),
+        Command::Kfence(a) => kfence::run(a, g),
+        Command::Peek(a) => peek::run(a, g),
+        Command::Generate(a) => generate::run(a),
+    }
+}
+
+/// A write to a closed pipe (`pgtool ... | head`) ends the program quietly with success.
+fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let code = match name.as_str() {
+        "page-types" => types::page_types_main(std::env::args_os().collect()),
+        "page_owner_sort" => page_owner::page_owner_sort_main(std::env::args_os().collect()),
+        _ => match run(Cli::parse()) {
+            Ok(code) => code,
+            Err(e) if is_broken_pipe(&e) => 0,
+            Err(e) => {
+                let _ = io::stdout().flush();
+                eprintln!("pgtool: {e}");
+                e.exit_code()
+            }
+        },
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}

@@ -1,0 +1,41 @@
+//! pgtool: Linux memory, page by page, from user space.
+//!
+//! Typed, batched readers for the kernel's page interfaces (`/proc/PID/maps`,
+//! `/proc/PID/pagemap`, `/proc/kpageflags`, `/proc/kpagecount`, `/proc/kpagecgroup`,
+//! `/proc/iomem`, the page_idle bitmap, hwpoison debugfs files), and the analyses built on them:
+//! virtual-to-physical translation, page-types' summaries, PFN-to-process reverse lookup, idle
+//! page tracking, hwpoison injection, page_owner reports.
+//!
+//! Every reader takes its paths from a [`SysRoot`]: the live system, or a snapshot directory
+//! saved on another host with `pgtool snapshot`.
+//!
+//! Data flows one way: interfaces -> readers -> analyses -> the `pgtool` binary. Each reader
+//! is a snapshot of racy kernel state: a page can change between two reads.
+
+pub mod addr;
+pub mod cgroup;
+pub mod error;
+pub mod hwpoison;
+pub mod idle;
+pub mod iomem;
+pub mod kfence;
+pub mod kpage;
+pub mod kpageflags;
+pub mod maps;
+pub mod page_owner;
+pub mod pagemap;
+pub mod pagetypes;
+pub mod peek;
+pub mod process;
+pub mod rmap;
+pub mod root;
+pub mod slab;
+pub mod snapshot;
+pub mod v2p;
+pub mod walk;
+
+pub use addr::{Pfn, PhysAddr, VirtAddr, page_size};
+pub use error::{Error, Result};
+pub use kpageflags::PageFlags;
+pub use pagemap::PagemapEntry;
+pub use root::SysRoot;

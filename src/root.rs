@@ -1,0 +1,131 @@
+//! [`SysRoot`]: where every reader finds its files.
+//!
+//! The live system is `/proc`, `/sys` and `/sys/kernel/debug`. A snapshot (or a test fixture) is a
+//! directory holding `proc/`, `sys/` and `debugfs/` with the same layout, so every command can run on
+//! a tree copied from another host.
+
+use std::path::{Path, PathBuf};
+
+/// The roots of the three pseudo file systems pgtool reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SysRoot {
+    proc: PathBuf,
+    sys: PathBuf,
+    debugfs: PathBuf,
+    live: bool,
+}
+
+impl Default for SysRoot {
+    fn default() -> Self {
+        SysRoot::live()
+    }
+}
+
+impl SysRoot {
+    /// The running kernel: `/proc`, `/sys`, and debugfs at `$DEBUGFS_PATH` or `/sys/kernel/debug`.
+    pub fn live() -> SysRoot {
+        let debugfs = std::env::var_os("DEBUGFS_PATH")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/sys/kernel/debug"));
+        SysRoot {
+            proc: "/proc".into(),
+            sys: "/sys".into(),
+            debugfs,
+            live: true,
+        }
+    }
+
+    /// A snapshot or fixture directory `dir` holding `proc/`, `sys/` and `debugfs/`.
+    ///
+    /// ```
+    /// let root = pgtool::SysRoot::at("/tmp/snap");
+    /// assert_eq!(root.kpageflags(), std::path::Path::new("/tmp/snap/proc/kpageflags"));
+    /// ```
+    pub fn at(dir: impl AsRef<Path>) -> SysRoot {
+        let dir = dir.as_ref();
+        SysRoot {
+            proc: dir.join("proc"),
+            sys: dir.join("sys"),
+            debugfs: dir.join("debugfs"),
+            live: false,
+        }
+    }
+
+    /// `Some(dir)` gives [`SysRoot::at`], `None` the live system.
+    pub fn from_option(dir: Option<&Path>) -> SysRoot {
+        dir.map(SysRoot::at).unwrap_or_else(SysRoot::live)
+    }
+
+    /// True for the running kernel, false for a snapshot or fixture tree.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+    /// The procfs root.
+    pub fn proc(&self) -> &Path {
+        &self.proc
+    }
+    /// The sysfs root.
+    pub fn sys(&self) -> &Path {
+        &self.sys
+    }
+    /// The debugfs root.
+    pub fn debugfs(&self) -> &Path {
+        &self.debugfs
+    }
+    /// For a snapshot, the directory holding `proc/`, `sys/`, `debugfs/`; `None` when live.
+    pub fn snapshot_dir(&self) -> Option<&Path> {
+        if self.live { None } else { self.proc.parent() }
+    }
+    /// `/proc/kpageflags`.
+    pub fn kpageflags(&self) -> PathBuf {
+        self.proc.join("kpageflags")
+    }
+    /// `/proc/kpagecount`.
+    pub fn kpagecount(&self) -> PathBuf {
+        self.proc.join("kpagecount")
+    }
+    /// `/proc/kpagecgroup`.
+    pub fn kpagecgroup(&self) -> PathBuf {
+        self.proc.join("kpagecgroup")
+    }
+    /// `/proc/iomem`.
+    pub fn iomem(&self) -> PathBuf {
+        self.proc.join("iomem")
+    }
+    /// `/proc/PID`.
+    pub fn pid_dir(&self, pid: u32) -> PathBuf {
+        self.proc.join(pid.to_string())
+    }
+    /// `/proc/PID/NAME`, e.g. `maps` or `pagemap`.
+    pub fn pid_file(&self, pid: u32, name: &str) -> PathBuf {
+        self.pid_dir(pid).join(name)
+    }
+    /// `/sys/kernel/mm/page_idle/bitmap`.
+    pub fn page_idle_bitmap(&self) -> PathBuf {
+        self.sys.join("kernel/mm/page_idle/bitmap")
+    }
+    /// `/sys/fs/cgroup`.
+    pub fn cgroup_fs(&self) -> PathBuf {
+        self.sys.join("fs/cgroup")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_paths() {
+        let r = SysRoot::at("/snap");
+        assert!(!r.is_live());
+        assert_eq!(r.pid_file(42, "maps"), Path::new("/snap/proc/42/maps"));
+        assert_eq!(
+            r.page_idle_bitmap(),
+            Path::new("/snap/sys/kernel/mm/page_idle/bitmap")
+        );
+        assert_eq!(r.snapshot_dir(), Some(Path::new("/snap")));
+        assert!(SysRoot::live().is_live());
+        assert_eq!(SysRoot::live().kpagecount(), Path::new("/proc/kpagecount"));
+    }
+}
