@@ -87,12 +87,13 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        let octal = b
+            .get(i + 1..i + 4)
+            .and_then(|d| std::str::from_utf8(d).ok());
+        if let (b'\\', Some(Ok(v))) = (b[i], octal.map(|d| u8::from_str_radix(d, 8))) {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -222,6 +223,7 @@ mod tests {
     #[test]
     fn finds_memory_hierarchies_in_mountinfo() {
         let text = "\
+29 25 0:25 / /mnt/\\303\\251t\\xy rw - ext4 /dev/x rw
 30 25 0:26 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs ro,mode=755
 35 30 0:31 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
 36 30 0:32 / /sys/fs/cgroup/cpu rw,nosuid - cgroup cgroup rw,cpu,cpuacct
@@ -237,6 +239,11 @@ mod tests {
             }
         );
         assert_eq!(h[1].mount, PathBuf::from("/sys/fs/cgroup/unified dir"));
+    }
+
+    #[test]
+    fn unescapes_octal_and_keeps_the_rest() {
+        assert_eq!(unescape_mount("/a\\040b\\303\\251\\9é\\"), "/a bé\\9é\\");
     }
 
     #[test]

@@ -8,7 +8,11 @@ use std::process::Command;
 fn check(what: &str, dir: &str) {
     let exe = env!("CARGO_BIN_EXE_pgtool");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let st = Command::new(exe).args(["generate", what]).arg(tmp.path()).status().expect("run");
+    let st = Command::new(exe)
+        .args(["generate", what])
+        .arg(tmp.path())
+        .status()
+        .expect("run");
     assert!(st.success(), "pgtool generate {what} failed");
     let want = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let bless = std::env::var_os("PGTOOL_BLESS").is_some();
@@ -39,11 +43,17 @@ fn check(what: &str, dir: &str) {
             if bless {
                 std::fs::remove_file(e.path()).expect("remove");
             } else {
-                stale.push(format!("{} (no longer generated)", e.file_name().to_string_lossy()));
+                stale.push(format!(
+                    "{} (no longer generated)",
+                    e.file_name().to_string_lossy()
+                ));
             }
         }
     }
-    assert!(stale.is_empty(), "{dir}/ is out of date: {stale:?}; run PGTOOL_BLESS=1 cargo test --test generated");
+    assert!(
+        stale.is_empty(),
+        "{dir}/ is out of date: {stale:?}; run PGTOOL_BLESS=1 cargo test --test generated"
+    );
 }
 
 #[test]
