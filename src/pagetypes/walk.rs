@@ -421,7 +421,7 @@ fn walk_pfn(
         }
         let voff = origin.wrapping_add(index - bstart);
         if fast {
-            let cg = sides.cgroup.is_some().then_some(&cgi[..pages]);
+            let cg = sides.cgroup.is_some().then(|| &cgi[..pages]);
             tally(pipe, &buf[..pages], cg)?;
         } else {
             for i in 0..pages {
