@@ -77,6 +77,38 @@ pub struct Pipe<'a> {
     warn: &'a mut dyn Write,
     pending: Pending,
     csv_header: bool,
+    line: Vec<u8>,
+    sym_cache: (u64, Vec<u8>),
+}
+
+fn push_hex(v: &mut Vec<u8>, x: u64) {
+    let mut tmp = [0u8; 16];
+    let mut i = 16;
+    let mut x = x;
+    loop {
+        i -= 1;
+        tmp[i] = b"0123456789abcdef"[(x & 15) as usize];
+        x >>= 4;
+        if x == 0 {
+            break;
+        }
+    }
+    v.extend_from_slice(&tmp[i..]);
+}
+
+fn push_dec(v: &mut Vec<u8>, x: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = 20;
+    let mut x = x;
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    v.extend_from_slice(&tmp[i..]);
 }
 
 impl<'a> Pipe<'a> {
@@ -95,6 +127,8 @@ impl<'a> Pipe<'a> {
             warn,
             pending: Pending::default(),
             csv_header: false,
+            line: Vec::with_capacity(128),
+            sym_cache: (0, Vec::new()),
         }
     }
 
@@ -158,21 +192,41 @@ impl<'a> Pipe<'a> {
         self.count(flags, 1)
     }
 
+    /// The prefix columns of a listing line into `self.line` (cleared first).
     fn prefix(&mut self, voffset: u64, cgroup: u64, mapcnt: u64) {
-        let mut s = String::new();
+        self.line.clear();
         if self.o.show_pid {
-            s.push_str(&format!("{voffset:x}\t"));
+            push_hex(&mut self.line, voffset);
+            self.line.push(b'\t');
         }
         if self.o.show_file {
-            s.push_str(&format!("{voffset:x}\t"));
+            push_hex(&mut self.line, voffset);
+            self.line.push(b'\t');
         }
         if self.o.list_cgroup {
-            s.push_str(&format!("@{cgroup}\t"));
+            self.line.push(b'@');
+            push_dec(&mut self.line, cgroup);
+            self.line.push(b'\t');
         }
         if self.o.list_mapcnt {
-            s.push_str(&format!("{mapcnt}\t"));
+            push_dec(&mut self.line, mapcnt);
+            self.line.push(b'\t');
         }
-        let _ = self.out.write_all(s.as_bytes());
+    }
+
+    /// The symbolic string of `flags`, cached for the last value; on an unknown bit the
+    /// prefix already formatted reaches stdout (page-types printed it before failing).
+    fn symbolic_or_fail(&mut self, flags: u64) -> Result<(), Stop> {
+        if self.sym_cache.0 != flags || self.sym_cache.1.is_empty() {
+            match symbolic(flags) {
+                Ok(s) => self.sym_cache = (flags, s.into_bytes()),
+                Err(e) => {
+                    let _ = self.out.write_all(&self.line);
+                    return Err(Stop::Fatal(e));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn record(
@@ -237,8 +291,12 @@ impl<'a> Pipe<'a> {
             return Ok(());
         }
         self.prefix(voffset, cgroup, mapcnt);
-        let sym = symbolic(flags)?;
-        let _ = writeln!(self.out, "{offset:x}\t{sym}");
+        self.symbolic_or_fail(flags)?;
+        push_hex(&mut self.line, offset);
+        self.line.push(b'\t');
+        self.line.extend_from_slice(&self.sym_cache.1);
+        self.line.push(b'\n');
+        let _ = self.out.write_all(&self.line);
         Ok(())
     }
 
@@ -270,8 +328,14 @@ impl<'a> Pipe<'a> {
                 self.record(voff, index, count, f, c, m);
             } else {
                 self.prefix(voff, c, m);
-                let sym = symbolic(f)?;
-                let _ = writeln!(self.out, "{index:x}\t{count:x}\t{sym}");
+                self.symbolic_or_fail(f)?;
+                push_hex(&mut self.line, index);
+                self.line.push(b'\t');
+                push_hex(&mut self.line, count);
+                self.line.push(b'\t');
+                self.line.extend_from_slice(&self.sym_cache.1);
+                self.line.push(b'\n');
+                let _ = self.out.write_all(&self.line);
             }
         }
         self.pending = Pending {

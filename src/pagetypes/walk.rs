@@ -331,7 +331,7 @@ fn walk_addr_ranges(
                 }
             }
         } else {
-            walk_task(c, sides, pipe, off, size)?;
+            walk_task(inv.threads, c, sides, pipe, off, size)?;
         }
     }
     if pipe.actions.idle.is_some() {
@@ -736,6 +736,7 @@ mod parallel {
 }
 
 fn walk_task(
+    threads: usize,
     c: &Config,
     sides: &Sides,
     pipe: &mut Pipe<'_>,
@@ -761,6 +762,8 @@ fn walk_task(
         gflags: Gather::default(),
         gcg: Gather::default(),
         gcnt: Gather::default(),
+        keys: Vec::new(),
+        threads,
         buf: vec![0; PM_BATCH as usize],
         scan_ok: true,
     };
@@ -788,7 +791,7 @@ fn walk_task(
     Ok(())
 }
 
-const PM_BATCH: u64 = 16 << 10;
+const PM_BATCH: u64 = 32 << 10;
 const SCAN_WINDOW: u64 = 64 << 10;
 
 struct TaskWalk {
@@ -797,6 +800,8 @@ struct TaskWalk {
     gflags: Gather,
     gcg: Gather,
     gcnt: Gather,
+    keys: Vec<(u64, u32)>,
+    threads: usize,
     buf: Vec<u64>,
     scan_ok: bool,
 }
@@ -880,37 +885,46 @@ impl TaskWalk {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let pfns = || {
-            self.pending
-                .iter()
-                .filter(|(_, e)| e & PM_PRESENT != 0 && e & PFN_MASK != 0)
-                .map(|(_, e)| e & PFN_MASK)
-        };
-        self.gflags.load(&sides.flags, pfns());
+        self.keys.clear();
+        for (slot, &(_, e)) in self.pending.iter().enumerate() {
+            if e & PM_PRESENT != 0 && e & PFN_MASK != 0 {
+                self.keys.push((e & PFN_MASK, slot as u32));
+            }
+        }
+        self.keys.sort_unstable();
+        let slots = self.pending.len();
+        self.gflags
+            .load(&sides.flags, &self.keys, slots, self.threads);
         if let Some(cg) = &sides.cgroup {
-            self.gcg.load(cg, pfns());
+            self.gcg.load(cg, &self.keys, slots, self.threads);
         }
         if let Some(ct) = &sides.count {
-            self.gcnt.load(ct, pfns());
+            self.gcnt.load(ct, &self.keys, slots, self.threads);
         }
         let pending = std::mem::take(&mut self.pending);
         let r = (|| {
-            for &(vpn, e) in &pending {
+            for (slot, &(vpn, e)) in pending.iter().enumerate() {
                 let pfn = if e & PM_PRESENT != 0 { e & PFN_MASK } else { 0 };
                 if pfn != 0 {
-                    if let Some(flags) = self.gflags.get(&sides.flags, &sides.flags_name, pfn)? {
+                    if let Some(flags) =
+                        self.gflags
+                            .get(&sides.flags, &sides.flags_name, slot, pfn)?
+                    {
                         let cg = match &sides.cgroup {
                             Some(s) => {
-                                self.gcg.get(s, &sides.flags_name, pfn)?.ok_or_else(|| {
-                                    Stop::Fatal(
-                                        b"kpagecgroup returned fewer pages than expected".to_vec(),
-                                    )
-                                })?
+                                self.gcg
+                                    .get(s, &sides.flags_name, slot, pfn)?
+                                    .ok_or_else(|| {
+                                        Stop::Fatal(
+                                            b"kpagecgroup returned fewer pages than expected"
+                                                .to_vec(),
+                                        )
+                                    })?
                             }
                             None => 0,
                         };
                         let ct = match &sides.count {
-                            Some(s) => self.gcnt.get(s, &s.name, pfn)?.ok_or_else(|| {
+                            Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
                                 Stop::Fatal(
                                     b"kpagecount returned fewer pages than expected".to_vec(),
                                 )
