@@ -43,7 +43,7 @@ pub fn perror(path: &Path, e: &std::io::Error) -> Vec<u8> {
 const DEBUGFS_MAGIC: i64 = 0x6462_6720;
 
 fn is_debugfs(p: &str) -> bool {
-    nix::sys::statfs::statfs(p).is_ok_and(|s| s.filesystem_type().0 as i64 == DEBUGFS_MAGIC)
+    nix::sys::statfs::statfs(p).is_ok_and(|s| s.filesystem_type().0 == DEBUGFS_MAGIC)
 }
 
 /// Where debugfs is, as tools/lib/api's `debugfs__mount()` decides: `$DEBUGFS_PATH` as is,
@@ -129,15 +129,15 @@ impl Actions {
     /// Steps 4-6 of the per-page pipeline for one selected page.
     pub fn page(&mut self, pfn: u64, warn: Warn<'_>) {
         let line = format!("0x{pfn:x}\n");
-        if let Some(f) = self.inject.as_mut() {
-            if let Err(e) = f.write(line.as_bytes()) {
-                let _ = warn.write_all(format!("hwpoison inject: {}\n", strerror(&e)).as_bytes());
-            }
+        if let Some(f) = self.inject.as_mut()
+            && let Err(e) = f.write(line.as_bytes())
+        {
+            let _ = warn.write_all(format!("hwpoison inject: {}\n", strerror(&e)).as_bytes());
         }
-        if let Some(f) = self.forget.as_mut() {
-            if let Err(e) = f.write(line.as_bytes()) {
-                let _ = warn.write_all(format!("hwpoison forget: {}\n", strerror(&e)).as_bytes());
-            }
+        if let Some(f) = self.forget.as_mut()
+            && let Err(e) = f.write(line.as_bytes())
+        {
+            let _ = warn.write_all(format!("hwpoison forget: {}\n", strerror(&e)).as_bytes());
         }
         if self.idle.is_some() {
             self.mark_idle(pfn, warn);

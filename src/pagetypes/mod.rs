@@ -80,7 +80,8 @@ pub struct Invocation {
     pub format: Format,
     /// Also write the summary as a Prometheus/OpenMetrics textfile here.
     pub prometheus: Option<PathBuf>,
-    /// Show a progress bar on stderr (only honoured when stderr is a TTY).
+    /// Show a progress line on stderr during long PFN scans (set it only when stderr is a
+    /// TTY).
     pub progress: bool,
 }
 
@@ -94,7 +95,7 @@ impl Invocation {
             threads: default_threads(),
             format: Format::Classic,
             prometheus: None,
-            progress: true,
+            progress: false,
         }
     }
 }

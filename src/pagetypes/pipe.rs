@@ -79,6 +79,66 @@ pub struct Pipe<'a> {
     csv_header: bool,
     line: Vec<u8>,
     sym_cache: (u64, Vec<u8>),
+    /// The progress line, when enabled.
+    pub progress: Option<Progress>,
+}
+
+/// A progress line on stderr for long PFN scans: shown only after the scan has run for a
+/// second, redrawn at most 10 times a second, erased at the end.
+pub struct Progress {
+    start: std::time::Instant,
+    last: std::time::Instant,
+    total: u64,
+    shown: bool,
+}
+
+impl Progress {
+    /// A progress meter for a scan of about `total` PFNs (0 when unknown).
+    pub fn new(total: u64) -> Progress {
+        let now = std::time::Instant::now();
+        Progress {
+            start: now,
+            last: now,
+            total,
+            shown: false,
+        }
+    }
+
+    /// `done` PFNs have been scanned.
+    pub fn tick(&mut self, done: u64, err: &mut dyn Write) {
+        let now = std::time::Instant::now();
+        if now.duration_since(self.start).as_millis() < 1000
+            || now.duration_since(self.last).as_millis() < 100
+        {
+            return;
+        }
+        self.last = now;
+        self.shown = true;
+        let gib = (done * crate::addr::page_size()) as f64 / f64::from(1u32 << 30);
+        let line = if self.total > 0 {
+            let pct = (done as f64 * 100.0 / self.total as f64).min(100.0);
+            let width = 30usize;
+            let fill = (pct / 100.0 * width as f64) as usize;
+            format!(
+                "\r[{}{}] {pct:5.1}%  {gib:.1} GiB scanned",
+                "#".repeat(fill),
+                " ".repeat(width - fill)
+            )
+        } else {
+            format!("\r{gib:.1} GiB scanned")
+        };
+        let _ = err.write_all(line.as_bytes());
+        let _ = err.flush();
+    }
+
+    /// Erase the line if it was drawn.
+    pub fn finish(&mut self, err: &mut dyn Write) {
+        if self.shown {
+            let _ = err.write_all(b"\r\x1b[K");
+            let _ = err.flush();
+            self.shown = false;
+        }
+    }
 }
 
 fn push_hex(v: &mut Vec<u8>, x: u64) {
@@ -129,6 +189,7 @@ impl<'a> Pipe<'a> {
             csv_header: false,
             line: Vec::with_capacity(128),
             sym_cache: (0, Vec::new()),
+            progress: None,
         }
     }
 
@@ -140,6 +201,27 @@ impl<'a> Pipe<'a> {
     /// The stderr writer.
     pub fn warn(&mut self) -> &mut dyn Write {
         &mut *self.warn
+    }
+
+    /// page-types' final `mark_page_idle(0)` after a PFN or process walk.
+    pub fn flush_idle(&mut self) {
+        if self.actions.idle.is_some() {
+            self.actions.mark_idle(0, &mut *self.warn);
+        }
+    }
+
+    /// Advance the progress line (if any) to `done` PFNs.
+    pub fn tick(&mut self, done: u64) {
+        if let Some(p) = self.progress.as_mut() {
+            p.tick(done, &mut *self.warn);
+        }
+    }
+
+    /// Erase the progress line (if any).
+    pub fn end_progress(&mut self) {
+        if let Some(p) = self.progress.as_mut() {
+            p.finish(&mut *self.warn);
+        }
     }
 
     /// page-types' `add_page`.

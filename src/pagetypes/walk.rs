@@ -232,11 +232,11 @@ pub(super) fn main(
     if pipe.o.list != 0 {
         let _ = pipe.out().write_all(b"\n\n");
     }
-    if let (Some(st), Some(f)) = (file_st, c.file.as_ref()) {
-        if pipe.o.format == Format::Classic {
-            super_file::show_file(pipe.out(), f, &st);
-            let _ = pipe.out().write_all(b"\n");
-        }
+    if let (Some(st), Some(f)) = (file_st, c.file.as_ref())
+        && pipe.o.format == Format::Classic
+    {
+        super_file::show_file(pipe.out(), f, &st);
+        let _ = pipe.out().write_all(b"\n");
     }
     let ps = page_size();
     pipe.summary(ps)?;
@@ -314,6 +314,13 @@ fn walk_addr_ranges(
         None
     };
     let ranges = c.ranges.clone();
+    if inv.progress && c.pid == 0 && pipe.o.list == 0 {
+        let total = Iomem::read(&inv.root)
+            .ok()
+            .and_then(|io| io.system_ram_pfns().last().map(|r| r.end.0))
+            .unwrap_or(0);
+        pipe.progress = Some(super::pipe::Progress::new(total));
+    }
     for (off, size) in ranges {
         if c.pid == 0 {
             let end = off.wrapping_add(size);
@@ -334,10 +341,8 @@ fn walk_addr_ranges(
             walk_task(inv.threads, c, sides, pipe, off, size)?;
         }
     }
-    if pipe.actions.idle.is_some() {
-        let (a, w) = (&mut pipe.actions, &mut std::io::sink());
-        a.mark_idle(0, w);
-    }
+    pipe.end_progress();
+    pipe.flush_idle();
     Ok(())
 }
 
@@ -405,19 +410,19 @@ fn walk_pfn(
         if pages == 0 {
             return Ok(false);
         }
-        if let Some(cg) = &sides.cgroup {
-            if cg.read(&mut cgi[..pages], index)? != pages {
-                return Err(Stop::Fatal(
-                    b"kpagecgroup returned fewer pages than expected".to_vec(),
-                ));
-            }
+        if let Some(cg) = &sides.cgroup
+            && cg.read(&mut cgi[..pages], index)? != pages
+        {
+            return Err(Stop::Fatal(
+                b"kpagecgroup returned fewer pages than expected".to_vec(),
+            ));
         }
-        if let Some(ct) = &sides.count {
-            if ct.read(&mut cnt[..pages], index)? != pages {
-                return Err(Stop::Fatal(
-                    b"kpagecount returned fewer pages than expected".to_vec(),
-                ));
-            }
+        if let Some(ct) = &sides.count
+            && ct.read(&mut cnt[..pages], index)? != pages
+        {
+            return Err(Stop::Fatal(
+                b"kpagecount returned fewer pages than expected".to_vec(),
+            ));
         }
         let voff = origin.wrapping_add(index - bstart);
         if fast {
@@ -438,6 +443,7 @@ fn walk_pfn(
             }
         }
         index += pages as u64;
+        pipe.tick(index - origin);
         if pages < batch {
             return Ok(false);
         }
@@ -508,24 +514,30 @@ mod parallel {
         let cg_path = inv.root.kpagecgroup();
         let mut merged = 0u64;
         let mut result: Result<bool, Stop> = Ok(true);
+        // separate descriptors per thread (fresh opens; a shared duplicate if that fails)
+        let reopen = |path: &Path, src: &Src| -> Result<Src, Stop> {
+            let file = File::open(path)
+                .or_else(|_| src.file.try_clone())
+                .map_err(|e| {
+                    Stop::Fatal(format!("{}: {}\n", src.name, strerror(&e)).into_bytes())
+                })?;
+            Ok(Src {
+                file,
+                name: src.name.clone(),
+            })
+        };
+        let mut files = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let flags = reopen(flags_path, &sides.flags)?;
+            let cgroup = match &sides.cgroup {
+                Some(c) => Some(reopen(&cg_path, c)?),
+                None => None,
+            };
+            files.push((flags, cgroup));
+        }
         std::thread::scope(|s| {
-            for _ in 0..threads {
+            for (flags, cgroup) in files {
                 let (state, cv, o) = (&state, &cv, &o);
-                let fl = File::open(flags_path).unwrap_or_else(|_| {
-                    sides.flags.file.try_clone().unwrap_or_else(|_| {
-                        File::open("/dev/null").unwrap_or_else(|_| std::process::abort())
-                    })
-                });
-                let flags = Src {
-                    file: fl,
-                    name: sides.flags.name.clone(),
-                };
-                let cgroup = sides.cgroup.as_ref().map(|c| Src {
-                    file: File::open(&cg_path)
-                        .or_else(|_| c.file.try_clone())
-                        .unwrap_or_else(|_| std::process::abort()),
-                    name: c.name.clone(),
-                });
                 s.spawn(move || {
                     let mut buf = vec![0u64; per_thread];
                     let mut cgi = vec![0u64; if cgroup.is_some() { per_thread } else { 0 }];
@@ -582,6 +594,7 @@ mod parallel {
                             break;
                         }
                         merged += 1;
+                        pipe.tick(from - origin + merged * CHUNK);
                         match r.end {
                             None => {}
                             Some(Ok(())) => {
@@ -615,11 +628,11 @@ mod parallel {
 
     impl Local {
         fn add(&mut self, v: u64, n: u64) {
-            if let Some(e) = self.seen.get_mut(self.last) {
-                if e.0 == v {
-                    e.1 += n;
-                    return;
-                }
+            if let Some(e) = self.seen.get_mut(self.last)
+                && e.0 == v
+            {
+                e.1 += n;
+                return;
             }
             match self.seen.iter().position(|e| e.0 == v) {
                 Some(i) => {
@@ -905,34 +918,30 @@ impl TaskWalk {
         let r = (|| {
             for (slot, &(vpn, e)) in pending.iter().enumerate() {
                 let pfn = if e & PM_PRESENT != 0 { e & PFN_MASK } else { 0 };
-                if pfn != 0 {
-                    if let Some(flags) =
+                if pfn != 0
+                    && let Some(flags) =
                         self.gflags
                             .get(&sides.flags, &sides.flags_name, slot, pfn)?
-                    {
-                        let cg = match &sides.cgroup {
-                            Some(s) => {
-                                self.gcg
-                                    .get(s, &sides.flags_name, slot, pfn)?
-                                    .ok_or_else(|| {
-                                        Stop::Fatal(
-                                            b"kpagecgroup returned fewer pages than expected"
-                                                .to_vec(),
-                                        )
-                                    })?
-                            }
-                            None => 0,
-                        };
-                        let ct = match &sides.count {
-                            Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
-                                Stop::Fatal(
-                                    b"kpagecount returned fewer pages than expected".to_vec(),
-                                )
-                            })?,
-                            None => 0,
-                        };
-                        pipe.add_page(vpn, pfn, flags, cg, ct, e)?;
-                    }
+                {
+                    let cg = match &sides.cgroup {
+                        Some(s) => {
+                            self.gcg
+                                .get(s, &sides.flags_name, slot, pfn)?
+                                .ok_or_else(|| {
+                                    Stop::Fatal(
+                                        b"kpagecgroup returned fewer pages than expected".to_vec(),
+                                    )
+                                })?
+                        }
+                        None => 0,
+                    };
+                    let ct = match &sides.count {
+                        Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
+                            Stop::Fatal(b"kpagecount returned fewer pages than expected".to_vec())
+                        })?,
+                        None => 0,
+                    };
+                    pipe.add_page(vpn, pfn, flags, cg, ct, e)?;
                 }
                 if e & PM_SWAP != 0 {
                     pipe.swap(vpn, e)?;

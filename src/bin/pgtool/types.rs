@@ -112,7 +112,8 @@ pub fn page_types_main(argv: Vec<OsString>) -> i32 {
     let argv0 = it.next().unwrap_or_else(|| "page-types".into());
     let mut inv = Invocation::page_types(it.collect());
     inv.argv0 = std::os::unix::ffi::OsStrExt::as_bytes(argv0.as_os_str()).to_vec();
-    inv.progress = io::stderr().is_terminal();
+    // a drop-in page-types writes nothing page-types would not
+    inv.progress = false;
     let mut out = stdout_writer();
     let mut err = io::stderr();
     pagetypes::run(&inv, &mut out, &mut err)
