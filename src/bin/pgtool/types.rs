@@ -16,7 +16,24 @@ use std::path::PathBuf;
 /// kpagecount, memcg_ino`; summary `flags_raw, flags, symbolic, pages, mb`. With a listing
 /// (-l/-L) JSON and CSV print only the listing.
 #[derive(clap::Args, Debug)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    after_help = "All of page-types' options work as in page-types (`pgtool types -h` prints its usage): \
+-r, -p PID, -f FILE, -a ADDR, -b BITS, -c CGROUP, -d FLAGS, -i, -l, -L, -C, -M, -N, -X, -x, -F FILE, -h.
+
+pgtool extras (anywhere among the arguments):
+  --json             JSON Lines: summary rows {flags_raw, flags, symbolic, pages, mb};
+                     with -l/-L the listing instead {pfn, count, flags_raw, flags,
+                     symbolic, voffset, kpagecount, memcg_ino}
+  --csv              the same fields as CSV with a header row
+  --prometheus FILE  also write the summary as an OpenMetrics textfile (atomic rename), for
+                     node_exporter's textfile collector
+  --threads N        threads for whole-range PFN summaries (default: available cores)
+  --root DIR         read proc/kpageflags etc. from a snapshot directory
+
+Installed as (or linked to) `page-types`, the binary is a drop-in page-types:
+  ln -s \"$(command -v pgtool)\" /usr/local/sbin/page-types"
+)]
 pub struct Args {
     /// page-types options and pgtool's extras (--json, --csv, --prometheus FILE,
     /// --threads N), in any order.
