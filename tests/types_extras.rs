@@ -142,3 +142,55 @@ fn threads_give_the_single_pass_order() {
     }
     assert_eq!(one.2, 0, "{}", one.1);
 }
+
+/// -X / -x / -i against a fixture root: the writes page-types makes (spec A.11, A.12).
+#[test]
+fn hwpoison_and_idle_writes_in_a_fixture_root() {
+    let d = tempfile::tempdir().expect("tmp");
+    let hw = d.path().join("debugfs/hwpoison");
+    std::fs::create_dir_all(&hw).expect("mkdir");
+    std::fs::write(hw.join("corrupt-pfn"), "").expect("w");
+    std::fs::write(hw.join("unpoison-pfn"), "").expect("w");
+    let idle = d.path().join("sys/kernel/mm/page_idle");
+    std::fs::create_dir_all(&idle).expect("mkdir");
+    std::fs::write(idle.join("bitmap"), [0u8; 64]).expect("w");
+    let f = d.path().join("flags");
+    // lru pages at 3, 4, 5, 70, 130; others not
+    let mut w = vec![0u64; 200];
+    for p in [3usize, 4, 5, 70, 130] {
+        w[p] = 0x28;
+    }
+    w[6] = 0x400;
+    words(&f, &w);
+    let root = d.path().to_str().expect("utf8");
+    let fs = f.to_str().expect("utf8");
+    let (out, err, rc) = pgtool(&[
+        "types", "--root", root, "-F", fs, "-X", "-x", "-a", "3,7", "-b", "lru", "-N",
+    ]);
+    assert_eq!((rc, out.as_str(), err.as_str()), (0, "", ""));
+    for name in ["corrupt-pfn", "unpoison-pfn"] {
+        let got = std::fs::read_to_string(hw.join(name)).expect("read");
+        assert_eq!(got, "0x3\n0x4\n0x5\n", "{name}");
+    }
+    let (_, err, rc) = pgtool(&["types", "--root", root, "-F", fs, "-i", "-b", "lru", "-N"]);
+    assert_eq!((rc, err.as_str()), (0, ""));
+    let data = std::fs::read(idle.join("bitmap")).expect("read");
+    let word = |i: usize| u64::from_ne_bytes(data[i * 8..i * 8 + 8].try_into().expect("8"));
+    // word 0 (3,4,5) is written when 70 comes; word 1 (70) when 130 comes; word 2 (130)
+    // by the final flush with PFN 0
+    assert_eq!(word(0), 0b111000);
+    assert_eq!(word(1), 1 << (70 - 64));
+    assert_eq!(word(2), 1 << (130 - 128));
+    // missing hwpoison files: page-types' perror and exit 1
+    let e = d.path().join("empty");
+    std::fs::create_dir_all(&e).expect("mkdir");
+    let (_, err, rc) = pgtool(&["types", "--root", e.to_str().expect("utf8"), "-F", fs, "-X"]);
+    assert_eq!(rc, 1);
+    assert_eq!(
+        err,
+        format!(
+            "{}/debugfs/hwpoison/corrupt-pfn: No such file or directory\n",
+            e.display()
+        )
+    );
+}
