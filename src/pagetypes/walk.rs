@@ -772,10 +772,18 @@ fn walk_task(
             name: "/proc/pid/pagemap".into(),
         },
         pending: Vec::new(),
-        gflags: Gather::default(),
-        gcg: Gather::default(),
-        gcnt: Gather::default(),
-        keys: Vec::new(),
+        idle: Some(Job {
+            pending: Vec::new(),
+            keys: Vec::new(),
+            gflags: Gather::default(),
+            gcg: Gather::default(),
+            gcnt: Gather::default(),
+            flags: dup(&sides.flags)?,
+            cgroup: sides.cgroup.as_ref().map(dup).transpose()?,
+            count: sides.count.as_ref().map(dup).transpose()?,
+            threads,
+        }),
+        inflight: None,
         threads,
         buf: vec![0; PM_BATCH as usize],
         scan_ok: true,
@@ -810,13 +818,86 @@ const SCAN_WINDOW: u64 = 64 << 10;
 struct TaskWalk {
     pm: Src,
     pending: Vec<(u64, u64)>,
-    gflags: Gather,
-    gcg: Gather,
-    gcnt: Gather,
-    keys: Vec<(u64, u32)>,
+    /// The lookup state, when no batch is in flight.
+    idle: Option<Job>,
+    /// The batch whose kpageflags (and kpagecgroup, kpagecount) are being read by a worker
+    /// while the main thread reads the next pagemap batch.
+    inflight: Option<std::thread::JoinHandle<Option<Job>>>,
     threads: usize,
     buf: Vec<u64>,
     scan_ok: bool,
+}
+
+/// One batch of pagemap entries with its lookups, owned so a worker thread can fill it.
+struct Job {
+    pending: Vec<(u64, u64)>,
+    keys: Vec<(u64, u32)>,
+    gflags: Gather,
+    gcg: Gather,
+    gcnt: Gather,
+    flags: Src,
+    cgroup: Option<Src>,
+    count: Option<Src>,
+    threads: usize,
+}
+
+impl Job {
+    fn run(mut self) -> Job {
+        self.keys.clear();
+        for (slot, &(_, e)) in self.pending.iter().enumerate() {
+            if e & PM_PRESENT != 0 && e & PFN_MASK != 0 {
+                self.keys.push((e & PFN_MASK, slot as u32));
+            }
+        }
+        self.keys.sort_unstable();
+        let slots = self.pending.len();
+        self.gflags
+            .load(&self.flags, &self.keys, slots, self.threads);
+        if let Some(cg) = &self.cgroup {
+            self.gcg.load(cg, &self.keys, slots, self.threads);
+        }
+        if let Some(ct) = &self.count {
+            self.gcnt.load(ct, &self.keys, slots, self.threads);
+        }
+        self
+    }
+
+    /// page-types' per-entry work for the batch, in order.
+    fn process(&self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
+        for (slot, &(vpn, e)) in self.pending.iter().enumerate() {
+            let pfn = if e & PM_PRESENT != 0 { e & PFN_MASK } else { 0 };
+            if pfn != 0 {
+                if let Some(flags) = self
+                    .gflags
+                    .get(&sides.flags, &sides.flags_name, slot, pfn)?
+                {
+                    let cg = match &sides.cgroup {
+                        Some(s) => {
+                            self.gcg
+                                .get(s, &sides.flags_name, slot, pfn)?
+                                .ok_or_else(|| {
+                                    Stop::Fatal(
+                                        b"kpagecgroup returned fewer pages than expected".to_vec(),
+                                    )
+                                })?
+                        }
+                        None => 0,
+                    };
+                    let ct = match &sides.count {
+                        Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
+                            Stop::Fatal(b"kpagecount returned fewer pages than expected".to_vec())
+                        })?,
+                        None => 0,
+                    };
+                    pipe.add_page(vpn, pfn, flags, cg, ct, e)?;
+                }
+            }
+            if e & PM_SWAP != 0 {
+                pipe.swap(vpn, e)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl TaskWalk {
@@ -883,7 +964,8 @@ impl TaskWalk {
                 }
             }
             if self.pending.len() >= PM_BATCH as usize {
-                self.flush(sides, pipe)?;
+                self.complete(sides, pipe)?;
+                self.submit();
             }
             from += n as u64;
             if n < want {
@@ -894,65 +976,66 @@ impl TaskWalk {
         Ok(true)
     }
 
-    fn flush(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
-        if self.pending.is_empty() {
-            return Ok(());
+    /// Hand the pending entries to a worker that reads their flags.
+    fn submit(&mut self) {
+        let Some(mut job) = self.idle.take() else {
+            return;
+        };
+        std::mem::swap(&mut job.pending, &mut self.pending);
+        if self.threads <= 1 {
+            self.idle = Some(job.run());
+            self.inflight = None;
+            return;
         }
-        self.keys.clear();
-        for (slot, &(_, e)) in self.pending.iter().enumerate() {
-            if e & PM_PRESENT != 0 && e & PFN_MASK != 0 {
-                self.keys.push((e & PFN_MASK, slot as u32));
-            }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(1);
+        match std::thread::Builder::new().spawn(move || rx.recv().ok().map(Job::run)) {
+            Ok(h) => match tx.send(job) {
+                Ok(()) => self.inflight = Some(h),
+                Err(e) => self.idle = Some(e.0.run()),
+            },
+            // no thread to be had: do it here
+            Err(_) => self.idle = Some(job.run()),
         }
-        self.keys.sort_unstable();
-        let slots = self.pending.len();
-        self.gflags
-            .load(&sides.flags, &self.keys, slots, self.threads);
-        if let Some(cg) = &sides.cgroup {
-            self.gcg.load(cg, &self.keys, slots, self.threads);
-        }
-        if let Some(ct) = &sides.count {
-            self.gcnt.load(ct, &self.keys, slots, self.threads);
-        }
-        let pending = std::mem::take(&mut self.pending);
-        let r = (|| {
-            for (slot, &(vpn, e)) in pending.iter().enumerate() {
-                let pfn = if e & PM_PRESENT != 0 { e & PFN_MASK } else { 0 };
-                if pfn != 0
-                    && let Some(flags) =
-                        self.gflags
-                            .get(&sides.flags, &sides.flags_name, slot, pfn)?
-                {
-                    let cg = match &sides.cgroup {
-                        Some(s) => {
-                            self.gcg
-                                .get(s, &sides.flags_name, slot, pfn)?
-                                .ok_or_else(|| {
-                                    Stop::Fatal(
-                                        b"kpagecgroup returned fewer pages than expected".to_vec(),
-                                    )
-                                })?
-                        }
-                        None => 0,
-                    };
-                    let ct = match &sides.count {
-                        Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
-                            Stop::Fatal(b"kpagecount returned fewer pages than expected".to_vec())
-                        })?,
-                        None => 0,
-                    };
-                    pipe.add_page(vpn, pfn, flags, cg, ct, e)?;
-                }
-                if e & PM_SWAP != 0 {
-                    pipe.swap(vpn, e)?;
-                }
-            }
-            Ok(())
-        })();
-        self.pending = pending;
-        self.pending.clear();
-        r
     }
+
+    /// Wait for the batch in flight (if any) and process it.
+    fn complete(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
+        if let Some(h) = self.inflight.take() {
+            let job = h.join().ok().flatten().ok_or_else(|| {
+                Stop::Fatal(b"pgtool: the kpageflags reader thread failed\n".to_vec())
+            })?;
+            self.idle = Some(job);
+        }
+        if let Some(job) = self.idle.as_mut() {
+            if !job.pending.is_empty() {
+                let r = job.process(sides, pipe);
+                job.pending.clear();
+                r?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Process everything read so far, in order.
+    fn flush(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
+        self.complete(sides, pipe)?;
+        if !self.pending.is_empty() {
+            self.submit();
+            self.complete(sides, pipe)?;
+        }
+        Ok(())
+    }
+}
+
+fn dup(s: &Src) -> Result<Src, Stop> {
+    let file = s
+        .file
+        .try_clone()
+        .map_err(|e| Stop::Fatal(format!("{}: {}\n", s.name, strerror(&e)).into_bytes()))?;
+    Ok(Src {
+        file,
+        name: s.name.clone(),
+    })
 }
 
 #[path = "file.rs"]
