@@ -866,31 +866,27 @@ impl Job {
     fn process(&self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
         for (slot, &(vpn, e)) in self.pending.iter().enumerate() {
             let pfn = if e & PM_PRESENT != 0 { e & PFN_MASK } else { 0 };
-            if pfn != 0 {
-                if let Some(flags) = self
+            if pfn != 0
+                && let Some(flags) = self
                     .gflags
                     .get(&sides.flags, &sides.flags_name, slot, pfn)?
-                {
-                    let cg = match &sides.cgroup {
-                        Some(s) => {
-                            self.gcg
-                                .get(s, &sides.flags_name, slot, pfn)?
-                                .ok_or_else(|| {
-                                    Stop::Fatal(
-                                        b"kpagecgroup returned fewer pages than expected".to_vec(),
-                                    )
-                                })?
-                        }
-                        None => 0,
-                    };
-                    let ct = match &sides.count {
-                        Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
-                            Stop::Fatal(b"kpagecount returned fewer pages than expected".to_vec())
+            {
+                let cg = match &sides.cgroup {
+                    Some(s) => self
+                        .gcg
+                        .get(s, &sides.flags_name, slot, pfn)?
+                        .ok_or_else(|| {
+                            Stop::Fatal(b"kpagecgroup returned fewer pages than expected".to_vec())
                         })?,
-                        None => 0,
-                    };
-                    pipe.add_page(vpn, pfn, flags, cg, ct, e)?;
-                }
+                    None => 0,
+                };
+                let ct = match &sides.count {
+                    Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
+                        Stop::Fatal(b"kpagecount returned fewer pages than expected".to_vec())
+                    })?,
+                    None => 0,
+                };
+                pipe.add_page(vpn, pfn, flags, cg, ct, e)?;
             }
             if e & PM_SWAP != 0 {
                 pipe.swap(vpn, e)?;
@@ -1006,12 +1002,12 @@ impl TaskWalk {
             })?;
             self.idle = Some(job);
         }
-        if let Some(job) = self.idle.as_mut() {
-            if !job.pending.is_empty() {
-                let r = job.process(sides, pipe);
-                job.pending.clear();
-                r?;
-            }
+        if let Some(job) = self.idle.as_mut()
+            && !job.pending.is_empty()
+        {
+            let r = job.process(sides, pipe);
+            job.pending.clear();
+            r?;
         }
         Ok(())
     }
