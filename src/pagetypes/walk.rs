@@ -501,7 +501,7 @@ mod parallel {
         to: u64,
     ) -> Result<bool, Stop> {
         let threads = inv.threads.clamp(1, 256);
-        let per_thread = ((2 << 20) / 8 / threads as u64).clamp(4096, BATCH) as usize;
+        let per_thread = ((1 << 20) / 8 / threads as u64).clamp(4096, BATCH) as usize;
         let nchunks = (to - from).div_ceil(CHUNK);
         let window = 4 * threads as u64;
         let state = Mutex::new(Shared {
