@@ -46,6 +46,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 case_() {
 	local name=$1; shift
 	local a=() b=() ra=0 rb=0 x y
+	# one untimed warm-up run of each
+	"$ref" "$@" >/dev/null 2>&1 || true
+	"$pg" types "${targs[@]}" "$@" >/dev/null 2>&1 || true
 	for _ in $(seq "$runs"); do
 		read -r x y < <(timed "$ref" "$@"); a+=("$x"); [ "$y" -gt "$ra" ] && ra=$y
 		read -r x y < <(timed "$pg" types "${targs[@]}" "$@"); b+=("$x"); [ "$y" -gt "$rb" ] && rb=$y
@@ -65,6 +68,7 @@ start_hog() {
 	hogpid=$!
 	for _ in $(seq 600); do grep -q ready /tmp/compare.$$.hog 2>/dev/null && break; sleep 0.1; done
 	grep -q ready /tmp/compare.$$.hog || { echo "compare.sh: hog $* did not get ready" >&2; exit 1; }
+	sleep 1	# let the kernel settle (LRU batches, background aging) before timing
 }
 
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r); runs=$runs"

@@ -812,7 +812,7 @@ fn walk_task(
     Ok(())
 }
 
-const PM_BATCH: u64 = 32 << 10;
+const PM_BATCH: u64 = 16 << 10;
 const SCAN_WINDOW: u64 = 64 << 10;
 
 struct TaskWalk {
