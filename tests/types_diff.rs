@@ -293,6 +293,29 @@ fn arb_opt() -> impl Strategy<Value = Vec<String>> {
         .prop_map(|a| vec!["-a".to_string(), a.to_string()]),
         prop::sample::select(vec!["lru", "0x5868", "c", "~a", "5abc", "0x8000000"])
             .prop_map(|a| vec!["-d".to_string(), a.to_string()]),
+        // random option arguments: strtoll, name prefixes, list and range syntax
+        (
+            prop::sample::select(vec![
+                "-a", "-b", "-d", "-c", "--addr", "--bits=", "-a", "-b"
+            ]),
+            "[-+ 0-9a-fxlurcomp_,=~@]{0,12}",
+        )
+            .prop_map(|(o, a)| if o.ends_with('=') {
+                vec![format!("{o}{a}")]
+            } else {
+                vec![o.to_string(), a]
+            }),
+        // never -X/-x/-i (on a kernel with hwpoison_inject they would poison real PFNs)
+        "--[a-z-]{0,10}(=[a-z0-9]{0,3})?"
+            .prop_filter("no page actions", |o| {
+                let name = o[2..].split('=').next().unwrap_or("");
+                name.is_empty()
+                    || !["hwpoison", "unpoison", "mark-idle"]
+                        .iter()
+                        .any(|n| n.starts_with(name))
+            })
+            .prop_map(|o| vec![o]),
+        "-[a-hj-wyzA-WYZ]{1,4}".prop_map(|o| vec![o]),
         Just(v(&["-z"])),
         Just(v(&["--li"])),
         Just(v(&["--no"])),
@@ -301,7 +324,7 @@ fn arb_opt() -> impl Strategy<Value = Vec<String>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 160, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn random_words_and_options(
         words in prop::collection::vec(arb_word(), 0..300),

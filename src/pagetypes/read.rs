@@ -6,14 +6,6 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-fn strerror(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
 /// A u64-per-index file with the name page-types prints in its errors.
 pub struct Src {
     /// The open file.
@@ -53,7 +45,7 @@ impl Src {
             ));
         }
         let n = pread(&self.file, as_bytes_mut(buf), index.wrapping_mul(8))
-            .map_err(|e| Stop::Fatal(format!("{name}: {}\n", strerror(&e)).into_bytes()))?;
+            .map_err(|e| Stop::Fatal(super::walk::perror(name, &e)))?;
         if n % 8 != 0 {
             return Err(Stop::Fatal(
                 format!("partial read: {n} bytes\n").into_bytes(),

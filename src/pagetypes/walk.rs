@@ -23,8 +23,17 @@ pub fn strerror(e: &io::Error) -> String {
     }
 }
 
+/// C `perror(name)`: `name: message`, or only the message when `name` is empty.
+pub fn perror(name: &str, e: &io::Error) -> Vec<u8> {
+    if name.is_empty() {
+        format!("{}\n", strerror(e)).into_bytes()
+    } else {
+        format!("{name}: {}\n", strerror(e)).into_bytes()
+    }
+}
+
 fn checked_open(path: &Path, name: &str) -> Result<File, Stop> {
-    File::open(path).map_err(|e| Stop::Fatal(format!("{name}: {}\n", strerror(&e)).into_bytes()))
+    File::open(path).map_err(|e| Stop::Fatal(perror(name, &e)))
 }
 
 const BATCH: u64 = 64 << 10;
