@@ -1,1 +1,4 @@
-//! (placeholder: this module is being written; see the open issues)
+//! Page sources shared by the subcommands. page-types' walks (PFN ranges, a process's address
+//! space, files) live in [`crate::pagetypes`]; this module re-exports them for other users.
+
+pub use crate::pagetypes::read::{Gather, Src, Word};
