@@ -249,6 +249,18 @@ impl Translator {
             return Err(Error::NoSuchProcess { pid });
         }
         let vmas = maps::read_maps(root, pid)?;
+        let pm_path = root.pid_file(pid, "pagemap");
+        if !root.is_live() && !pm_path.exists() {
+            let dir = root.snapshot_dir().map(|d| d.display().to_string());
+            return Err(Error::io_hint(
+                &pm_path,
+                std::io::Error::from_raw_os_error(libc::ENOENT),
+                format!(
+                    "the snapshot has no pagemap for {pid}: save it with `pgtool snapshot {} --pid {pid}`",
+                    dir.unwrap_or_default()
+                ),
+            ));
+        }
         let pagemap = Pagemap::open(root, pid)?;
         Ok(Translator {
             root: root.clone(),
