@@ -187,11 +187,18 @@ impl Child {
         let mut paths = std::collections::HashMap::new();
         for line in BufReader::new(out).lines() {
             let line = line.expect("read child");
-            let f: Vec<&str> = line.splitn(3, ' ').collect();
+            // the test harness may print "test NAME ... " in front of the first line
+            let start = ["ADDR ", "PATH ", "READY"]
+                .iter()
+                .filter_map(|k| line.find(k))
+                .min();
+            let Some(start) = start else { continue };
+            let f: Vec<&str> = line[start..].splitn(3, ' ').collect();
             match f.as_slice() {
                 ["READY"] => break,
                 ["ADDR", name, v] => {
-                    let v = u64::from_str_radix(v.trim_start_matches("0x"), 16).expect("hex");
+                    let v = u64::from_str_radix(v.trim().trim_start_matches("0x"), 16)
+                        .unwrap_or_else(|e| panic!("child line {line:?}: {e}"));
                     addrs.insert(name.to_string(), v);
                 }
                 ["PATH", name, p] => {
