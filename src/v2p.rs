@@ -88,6 +88,14 @@ pub fn parse_addr(s: &str) -> Result<u64> {
 /// ```
 pub fn parse_spec(s: &str) -> Result<AddrSpec> {
     let t = s.trim();
+    // Name the whole spec in errors, not just the part that failed.
+    let parse_addr = |part: &str| {
+        parse_addr(part).map_err(|_| {
+            Error::Usage(format!(
+                "bad address {s:?}: expected hex with 0x (0x7ffc1000), decimal, ADDR+LEN or START-END"
+            ))
+        })
+    };
     if let Some((a, l)) = t.split_once('+') {
         let start = parse_addr(a)?;
         let len = parse_addr(l)?;
@@ -245,6 +253,13 @@ enum KpageSlot {
 impl Translator {
     /// Open the maps and pagemap of `pid` under `root`.
     pub fn new(root: &SysRoot, pid: u32) -> Result<Translator> {
+        if !root.is_live() && !root.proc().is_dir() {
+            return Err(Error::io_hint(
+                root.proc(),
+                std::io::Error::from_raw_os_error(libc::ENOENT),
+                "--root DIR must hold proc/ as `pgtool snapshot DIR` writes it",
+            ));
+        }
         if !root.pid_dir(pid).is_dir() {
             return Err(Error::NoSuchProcess { pid });
         }

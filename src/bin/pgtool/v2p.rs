@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(value_name = "PID")]
     pub pid: String,
     /// Addresses: 0xHEX, decimal, ADDR+LEN or START-END.
-    #[arg(value_name = "ADDR", allow_hyphen_values = true)]
+    #[arg(value_name = "ADDR")]
     pub addrs: Vec<String>,
     /// Every page of the mappings matching this path or name (`[stack]`, `[heap]`, `libc`,
     /// `[anon]`); may be repeated.
