@@ -90,7 +90,8 @@ pub fn save(live: &SysRoot, dir: &Path, pids: &[u32]) -> Result<Summary> {
         let n = save_pid(live, &proc_dir, pid)?;
         sum.pagemap_entries.push((pid, n));
         for f in ["maps", "comm", "status", "pagemap"] {
-            sum.files.push(Path::new("proc").join(pid.to_string()).join(f));
+            sum.files
+                .push(Path::new("proc").join(pid.to_string()).join(f));
         }
     }
     Ok(sum)
@@ -160,13 +161,13 @@ fn save_pid(live: &SysRoot, proc_dir: &Path, pid: u32) -> Result<u64> {
         if v.is_empty() {
             continue;
         }
-        if v.len() > FULL_READ_LIMIT {
-            if let Some(regions) = pm.populated_ranges(v.start..v.end)? {
-                for r in regions {
-                    copy(r.start..r.end)?;
-                }
-                continue;
+        if v.len() > FULL_READ_LIMIT
+            && let Some(regions) = pm.populated_ranges(v.start..v.end)?
+        {
+            for r in regions {
+                copy(r.start..r.end)?;
             }
+            continue;
         }
         copy(v.start..v.end)?;
     }

@@ -103,7 +103,9 @@ pub fn parse_spec(s: &str) -> Result<AddrSpec> {
             return Err(Error::Usage(format!("bad range {s:?}: length is 0")));
         }
         let end = start.checked_add(len).ok_or_else(|| {
-            Error::Usage(format!("bad range {s:?}: runs past the end of the address space"))
+            Error::Usage(format!(
+                "bad range {s:?}: runs past the end of the address space"
+            ))
         })?;
         return Ok(AddrSpec {
             start,
@@ -282,7 +284,11 @@ impl Translator {
             pid,
             vmas,
             pagemap,
-            kpage: [KpageSlot::Unopened, KpageSlot::Unopened, KpageSlot::Unopened],
+            kpage: [
+                KpageSlot::Unopened,
+                KpageSlot::Unopened,
+                KpageSlot::Unopened,
+            ],
             iomem: None,
             cgroups: None,
             folio_cache: None,
@@ -395,7 +401,11 @@ impl Translator {
         vma: &VmaInfo,
         f: &mut impl FnMut(&PageRecord) -> Result<()>,
     ) -> Result<()> {
-        let pfns: Vec<u64> = batch.iter().filter_map(|(_, e)| e.pfn()).map(|p| p.0).collect();
+        let pfns: Vec<u64> = batch
+            .iter()
+            .filter_map(|(_, e)| e.pfn())
+            .map(|p| p.0)
+            .collect();
         if batch.iter().any(|(_, e)| e.pfn_hidden()) && !self.pfn_hidden {
             self.pfn_hidden = true;
             self.notes.push(format!(
@@ -458,11 +468,11 @@ impl Translator {
                             .map(|c| c.into_owned())
                             .collect(),
                     );
-                    if pf.is_compound() {
-                        if let Some((head, pages)) = self.folio_of(pfn.0, pf)? {
-                            rec.head_pfn = Some(head);
-                            rec.folio_pages = Some(pages);
-                        }
+                    if pf.is_compound()
+                        && let Some((head, pages)) = self.folio_of(pfn.0, pf)?
+                    {
+                        rec.head_pfn = Some(head);
+                        rec.folio_pages = Some(pages);
                     }
                 }
                 if let Some(ino) = rec.memcg_ino.filter(|i| *i != 0) {
@@ -518,10 +528,11 @@ impl Translator {
     /// The head PFN and size of the compound page holding `pfn`: walk back over
     /// COMPOUND_TAIL words to the head, then forward over the tails, in chunks.
     fn folio_of(&mut self, pfn: u64, flags: PageFlags) -> Result<Option<(u64, u64)>> {
-        if let Some((head, pages)) = self.folio_cache {
-            if head <= pfn && pfn < head + pages {
-                return Ok(Some((head, pages)));
-            }
+        if let Some((head, pages)) = self.folio_cache
+            && head <= pfn
+            && pfn < head + pages
+        {
+            return Ok(Some((head, pages)));
         }
         let Some(file) = self.file(KpageFile::Flags) else {
             return Ok(None);

@@ -215,11 +215,17 @@ fn unprivileged_cases() {
     let recs = json_lines(&run.stdout);
     let present: Vec<_> = recs.iter().filter(|r| r["present"] == true).collect();
     assert!(!present.is_empty(), "{run:?}");
-    assert!(present.iter().all(|r| r["pfn"].is_null() && r["flags"].is_null()));
+    assert!(
+        present
+            .iter()
+            .all(|r| r["pfn"].is_null() && r["flags"].is_null())
+    );
     let pid = recs[0]["pid"].as_u64().expect("pid");
     assert_eq!(
         run.stderr,
-        format!("pgtool: note: /proc/{pid}/pagemap: needs root or CAP_SYS_ADMIN: PFNs read as 0; pfn, flags, kpagecount, memcg and iomem are unknown\n")
+        format!(
+            "pgtool: note: /proc/{pid}/pagemap: needs root or CAP_SYS_ADMIN: PFNs read as 0; pfn, flags, kpagecount, memcg and iomem are unknown\n"
+        )
     );
     // another user's process: maps is not readable
     let run = unprivileged(tmp.path(), &["v2p", "1", "0x1000"]).expect("run");

@@ -60,7 +60,11 @@ fn pagemap_reader_on_fixture() {
     let (_d, r) = fixture();
     let pm = Pagemap::open(&r, PID).expect("open");
     for (addr, w) in pagemap_entries() {
-        assert_eq!(pm.entry(VirtAddr(addr)).expect("entry").raw(), w, "{addr:#x}");
+        assert_eq!(
+            pm.entry(VirtAddr(addr)).expect("entry").raw(),
+            w,
+            "{addr:#x}"
+        );
     }
     let s = pm.entry(VirtAddr(0x7f00_0000_1000)).expect("swap");
     assert!(s.swapped() && !s.present());
@@ -78,7 +82,11 @@ fn pagemap_reader_on_fixture() {
     )
     .expect("batch");
     assert_eq!(pfns.len(), 512);
-    assert!(pfns.iter().enumerate().all(|(i, p)| *p == Some(0x200 + i as u64)));
+    assert!(
+        pfns.iter()
+            .enumerate()
+            .all(|(i, p)| *p == Some(0x200 + i as u64))
+    );
     // past the end of the (sparse) file: empty entry
     assert_eq!(pm.entry(VirtAddr(0x7fff_0000_0000)).expect("eof").raw(), 0);
     // truncated in the middle of an entry
@@ -144,14 +152,20 @@ fn kpage_readers_on_fixture() {
 fn iomem_reader_on_fixture() {
     let (_d, r) = fixture();
     let io = Iomem::read(&r).expect("iomem");
-    assert_eq!(io.describe(0x100123).as_deref(), Some("System RAM > Kernel code"));
+    assert_eq!(
+        io.describe(0x100123).as_deref(),
+        Some("System RAM > Kernel code")
+    );
     assert_eq!(io.describe(0x200000).as_deref(), Some("System RAM"));
     assert_eq!(io.describe(0x480000).as_deref(), Some("PCI Bus 0000:00"));
     assert_eq!(io.describe(0x500000), None);
     assert_eq!(io.system_ram_pfns().len(), 1);
     assert!(!io.addresses_hidden());
-    std::fs::write(r.iomem(), "00000000-00000000 : System RAM\n  00000000-00000000 : Kernel code\n")
-        .expect("w");
+    std::fs::write(
+        r.iomem(),
+        "00000000-00000000 : System RAM\n  00000000-00000000 : Kernel code\n",
+    )
+    .expect("w");
     assert!(Iomem::read(&r).expect("hidden").addresses_hidden());
     std::fs::write(r.iomem(), "00000000-00000fff : Reserved\n0000100").expect("w");
     let e = Iomem::read(&r).expect_err("cut");
@@ -161,7 +175,10 @@ fn iomem_reader_on_fixture() {
     );
     std::fs::write(r.iomem(), "fff-000 : x\n").expect("w");
     let e = Iomem::read(&r).expect_err("reversed");
-    assert!(e.to_string().ends_with(":1: end 0x0 below start 0xfff"), "{e}");
+    assert!(
+        e.to_string().ends_with(":1: end 0x0 below start 0xfff"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -198,7 +215,14 @@ fn v2p_on_fixture_every_field() {
     let (d, _r) = fixture();
     let (recs, run) = v2p_json(
         d.path(),
-        &["0x400010", "0x401000", "0x7f0000000abc", "0x7f0000001000", "0x7f0000002000", "0x7f0000003000"],
+        &[
+            "0x400010",
+            "0x401000",
+            "0x7f0000000abc",
+            "0x7f0000001000",
+            "0x7f0000002000",
+            "0x7f0000003000",
+        ],
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stderr, "");
@@ -220,15 +244,29 @@ fn v2p_on_fixture_every_field() {
     );
     // never touched: everything physical is null
     let r1 = &recs[1];
-    assert_eq!((r1["present"].clone(), r1["swapped"].clone()), (json!(false), json!(false)));
-    for k in ["pfn", "phys_addr", "kpagecount", "flags", "flags_raw", "memcg_ino", "iomem"] {
+    assert_eq!(
+        (r1["present"].clone(), r1["swapped"].clone()),
+        (json!(false), json!(false))
+    );
+    for k in [
+        "pfn",
+        "phys_addr",
+        "kpagecount",
+        "flags",
+        "flags_raw",
+        "memcg_ino",
+        "iomem",
+    ] {
         assert!(r1[k].is_null(), "{k}: {r1}");
     }
     // anon, soft-dirty, exclusive; flags: anon_exclusive is not set (no mappedtodisk)
     let r2 = &recs[2];
     assert_eq!(r2["pfn"], json!(0x101));
     assert_eq!(r2["phys_addr"], json!(0x101abcu64));
-    assert_eq!((r2["soft_dirty"].clone(), r2["exclusive"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (r2["soft_dirty"].clone(), r2["exclusive"].clone()),
+        (json!(true), json!(true))
+    );
     assert_eq!(
         r2["flags"],
         json!(["uptodate", "lru", "mmap", "anonymous", "swapbacked"])
@@ -237,7 +275,12 @@ fn v2p_on_fixture_every_field() {
     // swapped
     let r3 = &recs[3];
     assert_eq!(
-        (r3["swapped"].clone(), r3["swap_type"].clone(), r3["swap_offset"].clone(), r3["pfn"].clone()),
+        (
+            r3["swapped"].clone(),
+            r3["swap_type"].clone(),
+            r3["swap_offset"].clone(),
+            r3["pfn"].clone()
+        ),
         (json!(true), json!(3), json!(0x1234), Value::Null)
     );
     // uffd-wp, memcg 0 -> no path
@@ -287,7 +330,15 @@ fn v2p_on_fixture_thp_folio_and_ranges() {
 fn v2p_on_fixture_csv_and_table() {
     let (d, _r) = fixture();
     let root = d.path().to_str().expect("utf8");
-    let run = pgtool(&["--root", root, "v2p", "1234", "--csv", "0x400000", "0x7f0000001000"]);
+    let run = pgtool(&[
+        "--root",
+        root,
+        "v2p",
+        "1234",
+        "--csv",
+        "0x400000",
+        "0x7f0000001000",
+    ]);
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
@@ -306,7 +357,10 @@ System RAM > Kernel code,,,{},4194304,4202496,r-xp,/usr/bin/fixture",
             PRESENT | FILE | 0x100
         )
     );
-    assert!(lines[2].starts_with("1234,139637976731648,false,true,,,false,false,false,false,false,3,4660,"));
+    assert!(
+        lines[2]
+            .starts_with("1234,139637976731648,false,true,,,false,false,false,false,false,3,4660,")
+    );
     let run = pgtool(&["--root", root, "v2p", "1234", "0x400000"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("0x400000") && run.stdout.contains("0x100"));

@@ -151,7 +151,12 @@ fn maps_line(pid: u32, vaddr: u64) -> (u64, u64, String, String) {
             u64::from_str_radix(e, 16).expect("hex"),
         );
         if s <= vaddr && vaddr < e {
-            let path = l.splitn(6, ' ').nth(5).unwrap_or("").trim_start().to_string();
+            let path = l
+                .splitn(6, ' ')
+                .nth(5)
+                .unwrap_or("")
+                .trim_start()
+                .to_string();
             return (s, e, perms, path);
         }
     }
@@ -160,7 +165,8 @@ fn maps_line(pid: u32, vaddr: u64) -> (u64, u64, String, String) {
 
 /// kpageflags bits that do not flip on their own while the child sleeps (LRU, active,
 /// referenced, idle... can).
-const STABLE: u64 = (1 << 11) | (1 << 12) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 17) | (1 << 22);
+const STABLE: u64 =
+    (1 << 11) | (1 << 12) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 17) | (1 << 22);
 
 fn check_against_direct(pid: u32, rec: &Value) -> Direct {
     let vaddr = rec["vaddr"].as_u64().expect("vaddr");
@@ -192,7 +198,9 @@ fn check_against_direct(pid: u32, rec: &Value) -> Direct {
     }
     if d.pfn.is_some() {
         assert!(
-            rec["iomem"].as_str().is_some_and(|s| s.starts_with("System RAM")),
+            rec["iomem"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("System RAM")),
             "{rec}"
         );
     }
@@ -223,7 +231,10 @@ fn v2p_matches_direct_reads() {
     let pid = child.pid.to_string();
     let names = ["anon", "anon2", "untouched", "shmem", "file", "cow"];
     let mut args = vec!["v2p", "--json", &pid];
-    let addrs: Vec<String> = names.iter().map(|n| format!("{:#x}", child.addr(n))).collect();
+    let addrs: Vec<String> = names
+        .iter()
+        .map(|n| format!("{:#x}", child.addr(n)))
+        .collect();
     args.extend(addrs.iter().map(String::as_str));
     let run = pgtool(&args);
     assert_eq!(run.code, 0, "{run:?}");
@@ -247,7 +258,10 @@ fn v2p_matches_direct_reads() {
     assert!(has_flag(anon, "anonymous") && has_flag(anon, "mmap"));
     assert_eq!(anon["phys_addr"].as_u64().map(|p| p & 0xfff), Some(0x123));
     let un = by["untouched"];
-    assert_eq!((un["present"].clone(), un["swapped"].clone()), (json!(false), json!(false)));
+    assert_eq!(
+        (un["present"].clone(), un["swapped"].clone()),
+        (json!(false), json!(false))
+    );
     assert!(un["pfn"].is_null() && un["kpagecount"].is_null() && un["flags"].is_null());
     let shm = by["shmem"];
     assert_eq!(shm["file_shared"], json!(true));
@@ -327,11 +341,19 @@ fn snapshot_gives_the_same_answers() {
     let pid = child.pid.to_string();
     let run = pgtool(&["snapshot", snap_s, "--pid", &pid]);
     assert_eq!(run.code, 0, "{run:?}");
-    for f in ["proc/kpageflags", "proc/kpagecount", "proc/iomem", "cgroup-inodes.tsv"] {
+    for f in [
+        "proc/kpageflags",
+        "proc/kpagecount",
+        "proc/iomem",
+        "cgroup-inodes.tsv",
+    ] {
         assert!(snap.join(f).exists(), "{f}");
     }
     // the copy covers the live file exactly: its last word exists live, the next does not
-    let words = std::fs::metadata(snap.join("proc/kpageflags")).expect("meta").len() / 8;
+    let words = std::fs::metadata(snap.join("proc/kpageflags"))
+        .expect("meta")
+        .len()
+        / 8;
     assert!(words > 0);
     assert!(pread_u64("/proc/kpageflags", words - 1).is_some());
     assert!(pread_u64("/proc/kpageflags", words).is_none());
@@ -366,7 +388,10 @@ fn snapshot_gives_the_same_answers() {
     }
     // the snapshot's pagemap is sparse: far smaller on disk than its length
     let pm = std::fs::metadata(snap.join(format!("proc/{pid}/pagemap"))).expect("pm");
-    assert!(pm.blocks() * 512 < pm.len() / 1000, "pagemap not sparse: {pm:?}");
+    assert!(
+        pm.blocks() * 512 < pm.len() / 1000,
+        "pagemap not sparse: {pm:?}"
+    );
     // `self` is refused on a snapshot
     let r = pgtool(&["--root", snap_s, "v2p", "self", "0x1000"]);
     assert_eq!(r.code, 2);

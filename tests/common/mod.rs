@@ -68,8 +68,18 @@ pub fn pagemap_entries() -> Vec<(u64, u64)> {
 /// kpageflags / kpagecount / kpagecgroup words, by PFN.
 pub fn kpage_words() -> Vec<(u64, u64, u64, u64)> {
     let mut v = vec![
-        (0x100, K_REFERENCED | K_UPTODATE | K_LRU | K_MMAP | K_MAPPEDTODISK, 3, 42),
-        (0x101, K_UPTODATE | K_LRU | K_MMAP | K_ANON | K_SWAPBACKED, 1, 42),
+        (
+            0x100,
+            K_REFERENCED | K_UPTODATE | K_LRU | K_MMAP | K_MAPPEDTODISK,
+            3,
+            42,
+        ),
+        (
+            0x101,
+            K_UPTODATE | K_LRU | K_MMAP | K_ANON | K_SWAPBACKED,
+            1,
+            42,
+        ),
         (0x102, K_UPTODATE | K_MMAP | K_ANON | K_SWAPBACKED, 1, 0),
     ];
     for i in 0..512u64 {
@@ -90,7 +100,8 @@ pub fn write_fixture(dir: &Path) -> PathBuf {
     std::fs::write(pid.join("comm"), "fixture\n").expect("comm");
     let pm = std::fs::File::create(pid.join("pagemap")).expect("pagemap");
     for (addr, w) in pagemap_entries() {
-        pm.write_all_at(&w.to_ne_bytes(), addr / 4096 * 8).expect("pwrite");
+        pm.write_all_at(&w.to_ne_bytes(), addr / 4096 * 8)
+            .expect("pwrite");
     }
     pm.set_len(0x7ffd_0000_2000 / 4096 * 8).expect("len");
     let mut flags = vec![0u64; NPFNS as usize];
@@ -103,7 +114,11 @@ pub fn write_fixture(dir: &Path) -> PathBuf {
             cg[pfn as usize] = g;
         }
     }
-    for (name, words) in [("kpageflags", &flags), ("kpagecount", &count), ("kpagecgroup", &cg)] {
+    for (name, words) in [
+        ("kpageflags", &flags),
+        ("kpagecount", &count),
+        ("kpagecgroup", &cg),
+    ] {
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
         std::fs::write(proc_.join(name), bytes).expect("kpage");
     }
@@ -217,7 +232,10 @@ impl Child {
     }
 
     pub fn addr(&self, name: &str) -> u64 {
-        *self.addrs.get(name).unwrap_or_else(|| panic!("no address {name}"))
+        *self
+            .addrs
+            .get(name)
+            .unwrap_or_else(|| panic!("no address {name}"))
     }
 }
 

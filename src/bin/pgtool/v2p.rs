@@ -68,8 +68,10 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if format == Format::Csv {
-        out.write_all(&csv_line(CSV_HEADER.iter().map(|s| s.to_string()).collect())?)
-            .map_err(output::stdout_error)?;
+        out.write_all(&csv_line(
+            CSV_HEADER.iter().map(|s| s.to_string()).collect(),
+        )?)
+        .map_err(output::stdout_error)?;
     }
     let mut rows: Vec<PageRecord> = Vec::new();
     let mut code = 0;
@@ -204,18 +206,13 @@ fn hex(v: Option<u64>) -> String {
 fn table_of(rows: &[PageRecord]) -> comfy_table::Table {
     let mut t = output::table();
     t.set_header(vec![
-        "VADDR", "STATE", "PFN", "PHYS", "BITS", "COUNT", "FLAGS", "FOLIO", "MEMCG", "IOMEM",
-        "VMA",
+        "VADDR", "STATE", "PFN", "PHYS", "BITS", "COUNT", "FLAGS", "FOLIO", "MEMCG", "IOMEM", "VMA",
     ]);
     for r in rows {
         let state = if r.present {
             "present".to_string()
         } else if r.swapped {
-            format!(
-                "swap {}:{}",
-                r.swap_type.unwrap_or(0),
-                hex(r.swap_offset)
-            )
+            format!("swap {}:{}", r.swap_type.unwrap_or(0), hex(r.swap_offset))
         } else {
             "none".to_string()
         };
