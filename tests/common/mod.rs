@@ -98,6 +98,7 @@ pub fn write_fixture(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&pid).expect("mkdir");
     std::fs::write(pid.join("maps"), MAPS).expect("maps");
     std::fs::write(pid.join("comm"), "fixture\n").expect("comm");
+    std::fs::write(pid.join("status"), "Name:\tfixture\nPid:\t1234\n").expect("status");
     let pm = std::fs::File::create(pid.join("pagemap")).expect("pagemap");
     for (addr, w) in pagemap_entries() {
         pm.write_all_at(&w.to_ne_bytes(), addr / 4096 * 8)
