@@ -90,6 +90,37 @@ fn child_process() {
             tell(&format!("ADDR thp {base:#x}"));
         }
 
+        // a guard region (MADV_GUARD_INSTALL, Linux >= 6.15): pagemap bit 58
+        let g = libc::mmap(
+            std::ptr::null_mut(),
+            PS as usize,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        const MADV_GUARD_INSTALL: libc::c_int = 102;
+        if libc::madvise(g, PS as usize, MADV_GUARD_INSTALL) == 0 {
+            tell(&format!("ADDR guard {:#x}", g as u64));
+        }
+
+        // hugetlb, only for the test that asked (it makes sure a huge page is free)
+        if std::env::var_os("PGTOOL_TEST_HUGETLB").is_some() {
+            let h = libc::mmap(
+                std::ptr::null_mut(),
+                2 << 20,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+                -1,
+                0,
+            );
+            if h != libc::MAP_FAILED {
+                libc::madvise(h, 2 << 20, libc::MADV_DONTFORK);
+                *(h as *mut u8) = 1;
+                tell(&format!("ADDR hugetlb {:#x}", h as u64));
+            }
+        }
+
         let cow = libc::mmap(
             std::ptr::null_mut(),
             PS as usize,
@@ -212,6 +243,45 @@ fn check_against_direct(pid: u32, rec: &Value) -> Direct {
     d
 }
 
+const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+
+/// Raises vm.nr_hugepages by one when no 2 MiB huge page is free; puts it back on drop.
+struct HugePageReservation(Option<u64>);
+
+impl HugePageReservation {
+    fn ensure_one_free() -> HugePageReservation {
+        let free = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("HugePages_Free:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        let size_2m = std::fs::read_to_string("/proc/meminfo")
+            .is_ok_and(|m| m.contains("Hugepagesize:       2048 kB"));
+        if free > 0 || !size_2m {
+            return HugePageReservation(None);
+        }
+        let Some(old) = std::fs::read_to_string(NR_HUGEPAGES)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        else {
+            return HugePageReservation(None);
+        };
+        let _ = std::fs::write(NR_HUGEPAGES, (old + 1).to_string());
+        HugePageReservation(Some(old))
+    }
+}
+
+impl Drop for HugePageReservation {
+    fn drop(&mut self) {
+        if let Some(old) = self.0 {
+            let _ = std::fs::write(NR_HUGEPAGES, old.to_string());
+        }
+    }
+}
+
 fn has_flag(rec: &Value, name: &str) -> bool {
     rec["flags"]
         .as_array()
@@ -275,6 +345,64 @@ fn v2p_matches_direct_reads() {
     assert_eq!(cow["exclusive"], json!(false));
     assert!(has_flag(cow, "anonymous"));
     assert!(child.addr("forkchild") > 0);
+}
+
+#[test]
+fn v2p_guard_region() {
+    if in_child() {
+        return;
+    }
+    if !is_root() {
+        skip("needs root: reads another process's pagemap");
+        return;
+    }
+    let child = Child::spawn("child_process");
+    let Some(&g) = child.addrs.get("guard") else {
+        skip("the kernel refused MADV_GUARD_INSTALL (needs Linux >= 6.15)");
+        return;
+    };
+    let run = pgtool(&["v2p", "--json", &child.pid.to_string(), &format!("{g:#x}")]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let recs = json_lines(&run.stdout);
+    let d = check_against_direct(child.pid, &recs[0]);
+    assert!(d.pme & (1 << 58) != 0, "kernel did not set pagemap bit 58");
+    assert_eq!(recs[0]["guard"], json!(true));
+    assert_eq!(recs[0]["present"], json!(false));
+}
+
+#[test]
+fn v2p_hugetlb_head_and_size() {
+    if in_child() {
+        return;
+    }
+    if !is_root() {
+        skip("needs root: PFNs and /proc/kpageflags are hidden from other users");
+        return;
+    }
+    // Reserve one 2 MiB huge page for the test when none is free; restored afterwards.
+    let _reserve = HugePageReservation::ensure_one_free();
+    let child = Child::spawn_with("child_process", &[("PGTOOL_TEST_HUGETLB", "1")]);
+    let Some(&h) = child.addrs.get("hugetlb") else {
+        skip("could not map a hugetlb page (no free huge pages, and reserving one failed)");
+        return;
+    };
+    let run = pgtool(&[
+        "v2p",
+        "--json",
+        &child.pid.to_string(),
+        &format!("{h:#x}"),
+        &format!("{:#x}", h + 0x1ff000),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let recs = json_lines(&run.stdout);
+    let head = direct(child.pid, h).pfn.expect("hugetlb page present");
+    for (r, off) in recs.iter().zip([0u64, 0x1ff]) {
+        check_against_direct(child.pid, r);
+        assert!(has_flag(r, "huge"), "{r}");
+        assert_eq!(r["pfn"], json!(head + off));
+        assert_eq!(r["head_pfn"], json!(head));
+        assert_eq!(r["folio_pages"], json!(512));
+    }
 }
 
 #[test]

@@ -189,10 +189,16 @@ pub struct Child {
 
 impl Child {
     pub fn spawn(test_fn: &str) -> Child {
+        Child::spawn_with(test_fn, &[])
+    }
+
+    /// [`Child::spawn`] with extra environment variables for the child.
+    pub fn spawn_with(test_fn: &str, env: &[(&str, &str)]) -> Child {
         let exe = std::env::current_exe().expect("current_exe");
         let mut child = Command::new(exe)
             .args([test_fn, "--exact", "--nocapture", "--test-threads=1"])
             .env("PGTOOL_TEST_CHILD", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
