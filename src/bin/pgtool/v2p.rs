@@ -108,7 +108,14 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         }
     }
     if format == Format::Table && !rows.is_empty() {
-        writeln!(out, "{}", table_of(&rows)).map_err(output::stdout_error)?;
+        if all.iter().all(|s| s.single) {
+            // a few single addresses: one field/value block per page reads best
+            for r in &rows {
+                writeln!(out, "{}", block_of(r)).map_err(output::stdout_error)?;
+            }
+        } else {
+            writeln!(out, "{}", table_of(&rows)).map_err(output::stdout_error)?;
+        }
     }
     out.flush().map_err(output::stdout_error)?;
     drop(out);
@@ -203,8 +210,99 @@ fn hex(v: Option<u64>) -> String {
     v.map(|v| format!("{v:#x}")).unwrap_or_else(|| "-".into())
 }
 
-fn table_of(rows: &[PageRecord]) -> comfy_table::Table {
+/// pgtool's table look, without a rule between every row.
+fn condensed() -> comfy_table::Table {
     let mut t = output::table();
+    t.load_style(
+        comfy_table::presets::UTF8_HORIZONTAL_ONLY.row_separator(comfy_table::LineStyle::none()),
+    );
+    t
+}
+
+fn state_of(r: &PageRecord) -> String {
+    if r.present {
+        "present".to_string()
+    } else if r.swapped {
+        format!(
+            "swapped (type {}, offset {})",
+            r.swap_type.unwrap_or(0),
+            hex(r.swap_offset)
+        )
+    } else {
+        "not present (never touched or dropped)".to_string()
+    }
+}
+
+fn vma_of(r: &PageRecord) -> String {
+    format!(
+        "{:#x}-{:#x} {} {}",
+        r.vma.start,
+        r.vma.end,
+        r.vma.perms,
+        if r.vma.path.is_empty() {
+            "[anon]"
+        } else {
+            &r.vma.path
+        }
+    )
+}
+
+/// One page as a two-column field/value table.
+fn block_of(r: &PageRecord) -> comfy_table::Table {
+    let mut t = condensed();
+    t.set_header(vec![format!("pid {}", r.pid), format!("{:#x}", r.vaddr)]);
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let pfn = match (r.pfn, r.present) {
+        (Some(p), _) => format!("{p:#x}"),
+        (None, true) => "hidden (needs root or CAP_SYS_ADMIN)".into(),
+        _ => "-".into(),
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("vma", vma_of(r)),
+        ("state", state_of(r)),
+        ("pfn", pfn),
+        ("phys_addr", hex(r.phys_addr)),
+        ("soft_dirty", yes(r.soft_dirty)),
+        ("exclusive", yes(r.exclusive)),
+        ("uffd_wp", yes(r.uffd_wp)),
+        ("file_shared", yes(r.file_shared)),
+        ("guard", yes(r.guard)),
+        (
+            "kpagecount",
+            r.kpagecount.map(|c| c.to_string()).unwrap_or("-".into()),
+        ),
+        (
+            "flags",
+            r.flags.as_ref().map(|f| f.join(",")).unwrap_or("-".into()),
+        ),
+        ("flags_raw", hex(r.flags_raw)),
+        (
+            "folio",
+            match (r.head_pfn, r.folio_pages) {
+                (Some(h), Some(n)) => format!("{n} pages, head pfn {h:#x}"),
+                _ => "-".into(),
+            },
+        ),
+        (
+            "memcg",
+            match (r.memcg_ino, &r.memcg_path) {
+                (Some(i), Some(p)) => format!("{p} (ino {i})"),
+                (Some(0), None) => "none (ino 0)".into(),
+                (Some(i), None) => format!("ino {i}"),
+                _ => "-".into(),
+            },
+        ),
+        ("iomem", r.iomem.clone().unwrap_or("-".into())),
+        ("pagemap_raw", format!("{:#018x}", r.pagemap_raw)),
+    ];
+    for (k, v) in rows {
+        t.add_row(vec![k.to_string(), v]);
+    }
+    t
+}
+
+fn table_of(rows: &[PageRecord]) -> comfy_table::Table {
+    let mut t = condensed();
     t.set_header(vec![
         "VADDR", "STATE", "PFN", "PHYS", "BITS", "COUNT", "FLAGS", "FOLIO", "MEMCG", "IOMEM", "VMA",
     ]);
@@ -253,17 +351,7 @@ fn table_of(rows: &[PageRecord]) -> comfy_table::Table {
             folio,
             memcg,
             r.iomem.clone().unwrap_or("-".into()),
-            format!(
-                "{:#x}-{:#x} {} {}",
-                r.vma.start,
-                r.vma.end,
-                r.vma.perms,
-                if r.vma.path.is_empty() {
-                    "[anon]"
-                } else {
-                    &r.vma.path
-                }
-            ),
+            vma_of(r),
         ]);
     }
     t
