@@ -524,3 +524,82 @@ fn snapshot_gives_the_same_answers() {
     let r = pgtool(&["--root", snap_s, "v2p", "self", "0x1000"]);
     assert_eq!(r.code, 2);
 }
+
+/// The reference page-types (tools/build-reference.sh builds it): `$PAGE_TYPES` or
+/// `~/.cache/pgtool-ref/bin/page-types`.
+fn page_types_bin() -> Option<std::path::PathBuf> {
+    let p = std::env::var_os("PAGE_TYPES")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::Path::new(&h).join(".cache/pgtool-ref/bin/page-types"))
+        })?;
+    p.exists().then_some(p)
+}
+
+#[test]
+fn v2p_agrees_with_reference_page_types() {
+    if in_child() {
+        return;
+    }
+    if !is_root() {
+        skip("needs root: PFNs and /proc/kpageflags are hidden from other users");
+        return;
+    }
+    let Some(pt) = page_types_bin() else {
+        skip("reference page-types not built (run tools/build-reference.sh)");
+        return;
+    };
+    let child = Child::spawn("child_process");
+    let pid = child.pid.to_string();
+    // page-types -p PID -L -N: "voffset offset flags" per present page (hex VPN and PFN)
+    let out = std::process::Command::new(&pt)
+        .args(["-p", &pid, "-L", "-N"])
+        .output()
+        .expect("run page-types");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut want: std::collections::HashMap<u64, (u64, String)> = Default::default();
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split('\t').collect();
+        if let [v, p, flags] = f.as_slice() {
+            let v = u64::from_str_radix(v, 16).expect("vpn");
+            let p = u64::from_str_radix(p, 16).expect("pfn");
+            want.insert(v, (p, flags.to_string()));
+        }
+    }
+    let mut specs = vec![];
+    for n in ["anon", "shmem", "file", "cow"] {
+        specs.push(format!("{:#x}", child.addr(n)));
+    }
+    if let Some(t) = child.addrs.get("thp") {
+        specs.push(format!("{t:#x}+0x200000"));
+    }
+    let mut args = vec!["v2p", "--json", pid.as_str()];
+    args.extend(specs.iter().map(String::as_str));
+    let run = pgtool(&args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let recs = json_lines(&run.stdout);
+    assert!(recs.len() >= 4);
+    let mut compared = 0;
+    for r in &recs {
+        let vpn = r["vaddr"].as_u64().expect("vaddr") / PS;
+        let Some((pfn, sym)) = want.get(&vpn) else {
+            panic!("page-types does not list vpn {vpn:#x}: {r}");
+        };
+        assert_eq!(r["pfn"], json!(pfn), "{r}");
+        // columns 0..=26 of page-types' letters are kpageflags bits 0..=26; compare the bits
+        // that do not flip on their own (mmap, anonymous, swapbacked, head, tail, thp)
+        let raw = r["flags_raw"].as_u64().expect("flags_raw");
+        for bit in [11usize, 12, 14, 15, 16, 22] {
+            let letter = sym.as_bytes()[bit] != b'_';
+            // page-types' default view hides head/tail for THP (only `t` shows)
+            let thp_compound = (bit == 15 || bit == 16) && raw & (1 << 17) == 0;
+            if !thp_compound {
+                assert_eq!(letter, raw & (1 << bit) != 0, "bit {bit}: {sym} vs {r}");
+            }
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, recs.len());
+}
