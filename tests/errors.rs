@@ -136,6 +136,8 @@ fn bad_input_table() {
             Err::FirstLine("error: the argument '--json' cannot be used with '--csv'")),
         case("unmapped address", &["--root", &fx, "v2p", "1234", "0x10"], 1,
             line("address 0x10 is not mapped in 1234".into())),
+        case("one of two addresses unmapped", &["--root", &fx, "v2p", "1234", "--json", "0x400000", "0x10"], 1,
+            line("address 0x10 is not mapped in 1234".into())),
         case("unmapped range", &["--root", &fx, "v2p", "1234", "0x10+0x1000"], 1,
             line("address 0x10 is not mapped in 1234".into())),
         case("kernel address", &["--root", &fx, "v2p", "1234", "0xffff888000000000"], 2,

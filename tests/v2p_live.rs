@@ -345,6 +345,23 @@ fn v2p_matches_direct_reads() {
     assert_eq!(cow["exclusive"], json!(false));
     assert!(has_flag(cow, "anonymous"));
     assert!(child.addr("forkchild") > 0);
+
+    // --vma by file name: both pages of the 2-page file mapping, in order
+    let name = child.paths["file"]
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.split(' ').next())
+        .expect("name")
+        .to_string();
+    let run = pgtool(&["v2p", "--json", &pid, "--vma", &name]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let recs = json_lines(&run.stdout);
+    assert_eq!(recs.len(), 2, "{run:?}");
+    assert_eq!(recs[0]["vaddr"], json!(child.addr("file")));
+    assert_eq!(recs[1]["vaddr"], json!(child.addr("file") + PS));
+    for r in &recs {
+        check_against_direct(child.pid, r);
+    }
 }
 
 #[test]
