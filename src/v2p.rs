@@ -374,7 +374,7 @@ impl Translator {
                 let stop = (vpn + BATCH_PAGES as u64).min(end_vpn);
                 let mut batch: Vec<(u64, PagemapEntry)> = Vec::with_capacity((stop - vpn) as usize);
                 self.pagemap.for_each_batch(
-                    VirtAddr(vpn * ps)..VirtAddr(stop * ps),
+                    VirtAddr(vpn * ps)..VirtAddr(stop.saturating_mul(ps)),
                     BATCH_PAGES,
                     |first, es| {
                         for (k, e) in es.iter().enumerate() {

@@ -401,3 +401,24 @@ fn swap_decoding_on_fixture() {
     assert_eq!(recs[0]["swap_type"], json!(3));
     assert!(recs[0]["kpagecount"].is_null());
 }
+
+#[test]
+fn v2p_on_fixture_top_of_address_space() {
+    // a mapping ending at the very top: no overflow, pages past the pagemap's end read empty
+    let (d, r) = fixture();
+    std::fs::write(
+        r.pid_file(PID, "maps"),
+        format!("{MAPS}fffffffffffff000-ffffffffffffffff r--p 00000000 00:00 0 [top]\n"),
+    )
+    .expect("w");
+    let (recs, run) = v2p_json(d.path(), &["0xfffffffffffff800", "--vma", "[top]"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(recs.len(), 2);
+    // --vma mappings come first, then the addresses
+    assert_eq!(recs[0]["vaddr"], json!(0xffff_ffff_ffff_f000u64));
+    assert_eq!(recs[1]["vaddr"], json!(0xffff_ffff_ffff_f800u64));
+    assert!(
+        recs.iter()
+            .all(|r| r["present"] == false && r["pagemap_raw"] == 0)
+    );
+}

@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(value_name = "ADDR")]
     pub addrs: Vec<String>,
     /// Every page of the mappings matching this path or name (`[stack]`, `[heap]`, `libc`,
-    /// `[anon]`); may be repeated.
+    /// `[anon]`); may be repeated. These pages are printed before those of the ADDRs.
     #[arg(long, value_name = "PATH-OR-NAME")]
     pub vma: Vec<String>,
     #[command(flatten)]
