@@ -453,9 +453,11 @@ impl Translator {
                 vma: vma.clone(),
             };
             if let Some(pfn) = e.pfn() {
-                let phys = (pfn.0 << shift) | (vaddr & mask);
+                // A 55-bit PFN field can exceed 64-bit physical addresses only in a corrupt
+                // file; leave phys_addr unknown then rather than wrap.
+                let phys = (pfn.0 < 1 << (64 - shift)).then(|| (pfn.0 << shift) | (vaddr & mask));
                 rec.pfn = Some(pfn.0);
-                rec.phys_addr = Some(phys);
+                rec.phys_addr = phys;
                 let fl = flags.as_ref().and_then(|v| v.get(k).copied().flatten());
                 rec.kpagecount = counts.as_ref().and_then(|v| v.get(k).copied().flatten());
                 rec.memcg_ino = cgroups.as_ref().and_then(|v| v.get(k).copied().flatten());
@@ -479,7 +481,7 @@ impl Translator {
                 if let Some(ino) = rec.memcg_ino.filter(|i| *i != 0) {
                     rec.memcg_path = self.cgroup_path(ino);
                 }
-                rec.iomem = self.iomem_of(phys);
+                rec.iomem = phys.and_then(|p| self.iomem_of(p));
             }
             f(&rec)?;
         }
