@@ -1,0 +1,282 @@
+//! Shared test helpers: a synthetic proc tree (fixture), running the pgtool binary, re-executing
+//! the test binary as a child process, and the root/CI skip rule.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The fixture's process.
+pub const PID: u32 = 1234;
+/// PFNs covered by the fixture's kpage* files.
+pub const NPFNS: u64 = 0x401;
+
+pub const PRESENT: u64 = 1 << 63;
+pub const SWAPPED: u64 = 1 << 62;
+pub const FILE: u64 = 1 << 61;
+pub const GUARD: u64 = 1 << 58;
+pub const UFFD_WP: u64 = 1 << 57;
+pub const EXCL: u64 = 1 << 56;
+pub const SOFT_DIRTY: u64 = 1 << 55;
+
+// kpageflags bits
+pub const K_REFERENCED: u64 = 1 << 2;
+pub const K_UPTODATE: u64 = 1 << 3;
+pub const K_LRU: u64 = 1 << 5;
+pub const K_MMAP: u64 = 1 << 11;
+pub const K_ANON: u64 = 1 << 12;
+pub const K_SWAPBACKED: u64 = 1 << 14;
+pub const K_HEAD: u64 = 1 << 15;
+pub const K_TAIL: u64 = 1 << 16;
+pub const K_THP: u64 = 1 << 22;
+pub const K_MAPPEDTODISK: u64 = 1 << 34;
+
+pub const MAPS: &str = "\
+00400000-00402000 r-xp 00000000 08:01 1001                       /usr/bin/fixture
+7f0000000000-7f0000004000 rw-p 00000000 00:00 0 
+7f0000200000-7f0000600000 rw-p 00000000 00:00 0 
+7ffd00000000-7ffd00002000 rw-p 00000000 00:00 0                  [stack]
+";
+
+pub const IOMEM: &str = "\
+00000000-00000fff : Reserved
+00001000-003fffff : System RAM
+  00100000-001fffff : Kernel code
+00400000-004fffff : PCI Bus 0000:00
+";
+
+pub const CGROUPS: &str = "42\tv2\t/sys/fs/cgroup/fixture.slice\n";
+
+/// The pagemap words of the fixture, by virtual address.
+pub fn pagemap_entries() -> Vec<(u64, u64)> {
+    let mut v = vec![
+        (0x400000, PRESENT | FILE | 0x100),
+        (0x401000, 0),
+        (0x7f00_0000_0000, PRESENT | EXCL | SOFT_DIRTY | 0x101),
+        (0x7f00_0000_1000, SWAPPED | (0x1234 << 5) | 3),
+        (0x7f00_0000_2000, PRESENT | UFFD_WP | EXCL | 0x102),
+        (0x7f00_0000_3000, GUARD),
+        (0x7ffd_0000_0000, PRESENT | EXCL | 0x480), // PFN past the end of kpage*
+    ];
+    for i in 0..512u64 {
+        v.push((0x7f00_0020_0000 + i * 4096, PRESENT | EXCL | (0x200 + i)));
+    }
+    v
+}
+
+/// kpageflags / kpagecount / kpagecgroup words, by PFN.
+pub fn kpage_words() -> Vec<(u64, u64, u64, u64)> {
+    let mut v = vec![
+        (
+            0x100,
+            K_REFERENCED | K_UPTODATE | K_LRU | K_MMAP | K_MAPPEDTODISK,
+            3,
+            42,
+        ),
+        (
+            0x101,
+            K_UPTODATE | K_LRU | K_MMAP | K_ANON | K_SWAPBACKED,
+            1,
+            42,
+        ),
+        (0x102, K_UPTODATE | K_MMAP | K_ANON | K_SWAPBACKED, 1, 0),
+    ];
+    for i in 0..512u64 {
+        let f = K_UPTODATE | K_MMAP | K_ANON | K_SWAPBACKED | K_THP;
+        v.push((0x200 + i, f | if i == 0 { K_HEAD } else { K_TAIL }, 1, 42));
+    }
+    // a neighbouring folio right after the THP: its head must stop the forward walk
+    v.push((0x400, K_UPTODATE | K_HEAD | K_THP, 1, 0));
+    v
+}
+
+/// Write a fixture tree under `dir`; returns the root dir.
+pub fn write_fixture(dir: &Path) -> PathBuf {
+    let proc_ = dir.join("proc");
+    let pid = proc_.join(PID.to_string());
+    std::fs::create_dir_all(&pid).expect("mkdir");
+    std::fs::write(pid.join("maps"), MAPS).expect("maps");
+    std::fs::write(pid.join("comm"), "fixture\n").expect("comm");
+    std::fs::write(pid.join("status"), "Name:\tfixture\nPid:\t1234\n").expect("status");
+    let pm = std::fs::File::create(pid.join("pagemap")).expect("pagemap");
+    for (addr, w) in pagemap_entries() {
+        pm.write_all_at(&w.to_ne_bytes(), addr / 4096 * 8)
+            .expect("pwrite");
+    }
+    pm.set_len(0x7ffd_0000_2000 / 4096 * 8).expect("len");
+    let mut flags = vec![0u64; NPFNS as usize];
+    let mut count = vec![0u64; NPFNS as usize];
+    let mut cg = vec![0u64; NPFNS as usize];
+    for (pfn, f, c, g) in kpage_words() {
+        if pfn < NPFNS {
+            flags[pfn as usize] = f;
+            count[pfn as usize] = c;
+            cg[pfn as usize] = g;
+        }
+    }
+    for (name, words) in [
+        ("kpageflags", &flags),
+        ("kpagecount", &count),
+        ("kpagecgroup", &cg),
+    ] {
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        std::fs::write(proc_.join(name), bytes).expect("kpage");
+    }
+    std::fs::write(proc_.join("iomem"), IOMEM).expect("iomem");
+    std::fs::write(dir.join("cgroup-inodes.tsv"), CGROUPS).expect("tsv");
+    std::fs::create_dir_all(dir.join("sys")).expect("sys");
+    std::fs::create_dir_all(dir.join("debugfs")).expect("debugfs");
+    dir.to_path_buf()
+}
+
+/// Result of running pgtool.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn pgtool_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pgtool"))
+}
+
+/// Run the pgtool binary with `args`.
+pub fn pgtool(args: &[&str]) -> Run {
+    run_cmd(Command::new(pgtool_bin()).args(args))
+}
+
+pub fn run_cmd(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("run pgtool");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Parse JSON Lines.
+pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Skip (return true) with a reason when a prerequisite is missing; panic under CI.
+pub fn skip(reason: &str) -> bool {
+    if std::env::var_os("CI").is_some() {
+        panic!("prerequisite missing under CI: {reason}");
+    }
+    eprintln!("SKIP: {reason}");
+    true
+}
+
+/// A child process: the test binary re-executed to run one `#[test]` function as a helper
+/// (it sees `PGTOOL_TEST_CHILD=1`). It prints `ADDR name 0xHEX` / `PATH name path` lines, then
+/// `READY`, then blocks until its stdin closes.
+pub struct Child {
+    pub pid: u32,
+    pub addrs: std::collections::HashMap<String, u64>,
+    pub paths: std::collections::HashMap<String, String>,
+    child: std::process::Child,
+}
+
+impl Child {
+    pub fn spawn(test_fn: &str) -> Child {
+        Child::spawn_with(test_fn, &[])
+    }
+
+    /// [`Child::spawn`] with extra environment variables for the child.
+    pub fn spawn_with(test_fn: &str, env: &[(&str, &str)]) -> Child {
+        let exe = std::env::current_exe().expect("current_exe");
+        let mut child = Command::new(exe)
+            .args([test_fn, "--exact", "--nocapture", "--test-threads=1"])
+            .env("PGTOOL_TEST_CHILD", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn child");
+        let out = child.stdout.take().expect("stdout");
+        let mut addrs = std::collections::HashMap::new();
+        let mut paths = std::collections::HashMap::new();
+        for line in BufReader::new(out).lines() {
+            let line = line.expect("read child");
+            // the test harness may print "test NAME ... " in front of the first line
+            let start = ["ADDR ", "PATH ", "READY"]
+                .iter()
+                .filter_map(|k| line.find(k))
+                .min();
+            let Some(start) = start else { continue };
+            let f: Vec<&str> = line[start..].splitn(3, ' ').collect();
+            match f.as_slice() {
+                ["READY"] => break,
+                ["ADDR", name, v] => {
+                    let v = u64::from_str_radix(v.trim().trim_start_matches("0x"), 16)
+                        .unwrap_or_else(|e| panic!("child line {line:?}: {e}"));
+                    addrs.insert(name.to_string(), v);
+                }
+                ["PATH", name, p] => {
+                    paths.insert(name.to_string(), p.to_string());
+                }
+                _ => {}
+            }
+        }
+        assert!(!addrs.is_empty(), "child printed no addresses");
+        Child {
+            pid: child.id(),
+            addrs,
+            paths,
+            child,
+        }
+    }
+
+    pub fn addr(&self, name: &str) -> u64 {
+        *self
+            .addrs
+            .get(name)
+            .unwrap_or_else(|| panic!("no address {name}"))
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// In the child: true when this process is the helper child.
+pub fn in_child() -> bool {
+    std::env::var_os("PGTOOL_TEST_CHILD").is_some()
+}
+
+/// In the child: print a line to the parent.
+pub fn tell(line: &str) {
+    let mut o = std::io::stdout();
+    let _ = o.write_all(line.as_bytes());
+    let _ = o.write_all(b"\n");
+    let _ = o.flush();
+}
+
+/// In the child: block until stdin is closed, then exit.
+pub fn wait_for_eof_and_exit() -> ! {
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: reading into a valid local buffer from fd 0.
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+    }
+    // SAFETY: _exit ends the process without running destructors (fine for a helper child).
+    unsafe { libc::_exit(0) }
+}
