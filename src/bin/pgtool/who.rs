@@ -35,11 +35,12 @@ pub struct Args {
     /// (whitespace separated, same forms).
     #[arg(value_name = "PFN")]
     pub pfns: Vec<String>,
-    /// Physical addresses (hex with 0x or decimal) to look up, by the page holding them.
-    #[arg(long, value_name = "ADDR", num_args = 1.., value_delimiter = ',')]
+    /// Physical addresses (hex with 0x or decimal, comma separated or repeated) to look up,
+    /// by the page holding them.
+    #[arg(long, value_name = "ADDR", value_delimiter = ',')]
     pub phys: Vec<String>,
-    /// Only search these processes.
-    #[arg(long, value_name = "PID", num_args = 1.., value_delimiter = ',')]
+    /// Only search these processes (comma separated or repeated).
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
     pub pid: Vec<u32>,
     /// Only search processes with this command name (as in /proc/PID/comm).
     #[arg(long, value_name = "NAME")]
