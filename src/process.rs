@@ -16,7 +16,7 @@
 //!
 //! ```no_run
 //! let procs = pgtool::process::list(&pgtool::SysRoot::live())?;
-//! for g in pgtool::process::group_by_mm(&procs) {
+//! for g in pgtool::process::group_by_mm(&procs, true) {
 //!     println!("{:?}", g.iter().map(|p| p.pid).collect::<Vec<_>>());
 //! }
 //! # Ok::<(), pgtool::Error>(())
@@ -154,12 +154,13 @@ pub fn same_mm(pid1: u32, pid2: u32) -> Option<bool> {
 /// Group user processes by address space: each inner Vec holds the processes sharing one `mm`
 /// (usually just one), the first being the lowest PID. Kernel threads are left out. Candidates
 /// come from [`ProcInfo::mm_key`] and are confirmed with [`same_mm`], so forked children with an
-/// identical layout stay separate.
-pub fn group_by_mm(procs: &[ProcInfo]) -> Vec<Vec<&ProcInfo>> {
+/// identical layout stay separate. `live` must be false for a snapshot or fixture tree: its PIDs
+/// are not this kernel's, so nothing is merged.
+pub fn group_by_mm(procs: &[ProcInfo], live: bool) -> Vec<Vec<&ProcInfo>> {
     let mut by_key: HashMap<[u64; 9], Vec<&ProcInfo>> = HashMap::new();
     let mut groups: Vec<Vec<&ProcInfo>> = Vec::new();
     for p in procs.iter().filter(|p| !p.kernel_thread) {
-        if p.mm_key == [0; 9] {
+        if p.mm_key == [0; 9] || !live {
             groups.push(vec![p]);
         } else {
             by_key.entry(p.mm_key).or_default().push(p);

@@ -231,7 +231,7 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
         .collect();
     stats.processes = procs.len() as u64;
     stats.kernel_threads = procs.iter().filter(|p| p.kernel_thread).count() as u64;
-    let groups = process::group_by_mm(&procs);
+    let groups = process::group_by_mm(&procs, root.is_live());
     stats.shared_mm = groups.iter().map(|g| g.len() as u64 - 1).sum();
 
     if intervals.is_empty() {
@@ -422,22 +422,24 @@ pub fn folio_of(kpageflags: &U64File, pfn: Pfn, flags: PageFlags) -> Result<Opti
     } else {
         return Ok(None);
     };
+    // Walk up in growing windows until the first PFN that is not a tail.
     let mut end = head + 1;
-    let mut done = false;
-    kpageflags.for_each_batch(head + 1..head + MAX_FOLIO_PAGES, 4096, |first, words| {
-        if done {
-            return Ok(());
-        }
-        for (k, w) in words.iter().enumerate() {
+    let mut win = 512usize;
+    let mut buf = vec![0u64; 0];
+    'up: while end - head < MAX_FOLIO_PAGES {
+        buf.resize(win, 0);
+        let n = kpageflags.read_at(end, &mut buf)?;
+        for &w in &buf[..n] {
             if w & tail_bit == 0 || w & head_bit != 0 {
-                end = first + k as u64;
-                done = true;
-                return Ok(());
+                break 'up;
             }
+            end += 1;
         }
-        end = first + words.len() as u64;
-        Ok(())
-    })?;
+        if n < win {
+            break;
+        }
+        win = (win * 2).min(64 << 10);
+    }
     if end <= pfn.0 {
         return Ok(None);
     }
@@ -535,7 +537,7 @@ fn scan_mm(root: &SysRoot, pid: u32, targets: &[Target], iv: &Intervals) -> Resu
         return Ok(MmScan::NoMm);
     };
     let pm = Pagemap::open(root, pid)?;
-    let ranges: Vec<(u64, u64)>;
+    let mut ranges: Vec<(u64, u64)>;
     let used_scan;
     match pm.populated_ranges(first.start..last.end)? {
         Some(regions) => {
@@ -546,6 +548,16 @@ fn scan_mm(root: &SysRoot, pid: u32, targets: &[Target], iv: &Intervals) -> Resu
             used_scan = false;
             ranges = user.iter().map(|v| (v.start.0, v.end.0)).collect();
         }
+    }
+    if used_scan {
+        // PAGEMAP_SCAN skips VM_PFNMAP mappings (device memory, /dev/mem); maps does not show
+        // VM flags, so read the device-file mappings in full as well.
+        ranges.extend(
+            user.iter()
+                .filter(|v| v.path.starts_with("/dev/") && !v.path.starts_with("/dev/shm/"))
+                .map(|v| (v.start.0, v.end.0)),
+        );
+        ranges = merge_ranges(ranges);
     }
     let ps = page_size();
     let mut hits: Vec<Hit> = Vec::new();
@@ -612,6 +624,19 @@ fn scan_mm(root: &SysRoot, pid: u32, targets: &[Target], iv: &Intervals) -> Resu
         i = j;
     }
     Ok(MmScan::Done { runs, used_scan })
+}
+
+/// Sort and merge overlapping or touching ranges.
+fn merge_ranges(mut r: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    r.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(r.len());
+    for (s, e) in r {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
 }
 
 /// What a page nobody maps is, from its flags (for a PFN with kpagecount 0, or one no readable
@@ -720,6 +745,14 @@ mod tests {
             })
         );
         assert_eq!(folio_of(&file, Pfn(1), fl(1)).expect("r"), None);
+    }
+
+    #[test]
+    fn ranges_merge() {
+        assert_eq!(
+            merge_ranges(vec![(10, 20), (0, 5), (15, 30), (30, 31), (40, 50)]),
+            vec![(0, 5), (10, 31), (40, 50)]
+        );
     }
 
     #[test]

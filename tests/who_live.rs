@@ -44,7 +44,9 @@ fn word(path: &str, index: u64) -> u64 {
 /// PFN of `vaddr` in `pid`, straight from pagemap.
 fn pfn_of(pid: u32, vaddr: usize) -> Option<u64> {
     let w = word(&format!("/proc/{pid}/pagemap"), (vaddr / PS) as u64);
-    (w >> 63 == 1).then_some(w & ((1 << 55) - 1)).filter(|&p| p != 0)
+    (w >> 63 == 1)
+        .then_some(w & ((1 << 55) - 1))
+        .filter(|&p| p != 0)
 }
 
 fn kpagecount(pfn: u64) -> u64 {
@@ -157,7 +159,11 @@ fn forked_page_reports_both_processes() {
     let cpid = child.0 as u32;
     let va = p as usize;
     let pfn = pfn_of(me, va).expect("parent page present");
-    assert_eq!(pfn_of(cpid, va), Some(pfn), "child shares the page after fork");
+    assert_eq!(
+        pfn_of(cpid, va),
+        Some(pfn),
+        "child shares the page after fork"
+    );
     assert_eq!(kpagecount(pfn), 2, "kpagecount of a page shared by a fork");
 
     let recs = who_json(&[&format!("{pfn:#x}")]);
@@ -183,11 +189,18 @@ fn forked_page_reports_both_processes() {
     let recs = who_json(&["--pid", &cpid.to_string(), &format!("{pfn:#x}")]);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["pid"].as_u64(), Some(u64::from(cpid)));
-    assert!(recs[0]["note"].as_str().is_some_and(|n| n.contains("kpagecount 2 but 1")));
+    assert!(
+        recs[0]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("kpagecount 2 but 1"))
+    );
     // Table output names both PIDs.
     let (rc, out, _) = pgtool(&["who", &pfn.to_string()]);
     assert_eq!(rc, 0);
-    assert!(out.contains(&format!(" {me} ")) && out.contains(&format!(" {cpid} ")), "{out}");
+    assert!(
+        out.contains(&format!(" {me} ")) && out.contains(&format!(" {cpid} ")),
+        "{out}"
+    );
     drop(child);
     // SAFETY: unmapping our own page.
     unsafe { libc::munmap(p.cast(), PS) };
@@ -199,8 +212,8 @@ fn thp_tail_reports_owner_and_subpage() {
     if need_root() {
         return;
     }
-    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
-        .unwrap_or_default();
+    let mode =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
     if !(mode.contains("[always]") || mode.contains("[madvise]")) {
         skip(&format!("THP disabled: {}", mode.trim()));
         return;
@@ -222,7 +235,9 @@ fn thp_tail_reports_owner_and_subpage() {
     if !is_thp(head_pfn) {
         // Memory may be fragmented: try MADV_COLLAPSE (Linux >= 6.1).
         // SAFETY: as above.
-        unsafe { libc::madvise(huge.cast(), HPAGE, 25 /* MADV_COLLAPSE */) };
+        unsafe {
+            libc::madvise(huge.cast(), HPAGE, 25 /* MADV_COLLAPSE */)
+        };
     }
     let head = pfn_of(me, base);
     if !is_thp(head) {
@@ -265,7 +280,9 @@ fn shared_file_mapping_in_two_processes() {
     if need_root() {
         return;
     }
-    let dir = tempfile::tempdir_in("/var/tmp").or_else(|_| tempfile::tempdir()).expect("tmp");
+    let dir = tempfile::tempdir_in("/var/tmp")
+        .or_else(|_| tempfile::tempdir())
+        .expect("tmp");
     let path = dir.path().join("shared.dat");
     std::fs::write(&path, vec![7u8; PS]).expect("write");
     let file = File::open(&path).expect("open");
@@ -288,7 +305,11 @@ fn shared_file_mapping_in_two_processes() {
             );
             let v = std::ptr::read_volatile(p.cast::<u8>());
             let a = (p as usize, v);
-            libc::write(pipe[1], (&a as *const (usize, u8)).cast(), std::mem::size_of::<(usize, u8)>());
+            libc::write(
+                pipe[1],
+                (&a as *const (usize, u8)).cast(),
+                std::mem::size_of::<(usize, u8)>(),
+            );
         }
     });
     let mut got = (0usize, 0u8);
@@ -305,7 +326,14 @@ fn shared_file_mapping_in_two_processes() {
     assert_eq!(v, 7);
     // SAFETY: a shared read-only file mapping.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), PS, libc::PROT_READ, libc::MAP_SHARED, fd, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            PS,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
     };
     assert_ne!(p, libc::MAP_FAILED);
     // SAFETY: reading our mapping faults the page in.
@@ -373,10 +401,19 @@ fn clone_vm_sharers_are_read_once_and_both_reported() {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     let pids: Vec<u64> = recs.iter().filter_map(|r| r["pid"].as_u64()).collect();
-    assert!(pids.contains(&u64::from(me)) && pids.contains(&(pid as u64)), "{recs:?}");
+    assert!(
+        pids.contains(&u64::from(me)) && pids.contains(&(pid as u64)),
+        "{recs:?}"
+    );
     let lowest = u64::from(me.min(pid as u32));
-    assert!(recs.iter().all(|r| r["mm"].as_u64() == Some(lowest)), "{recs:?}");
-    assert!(recs.iter().all(|r| r["note"].is_null()), "kpagecount 1 = 1 mm found: {recs:?}");
+    assert!(
+        recs.iter().all(|r| r["mm"].as_u64() == Some(lowest)),
+        "{recs:?}"
+    );
+    assert!(
+        recs.iter().all(|r| r["note"].is_null()),
+        "kpagecount 1 = 1 mm found: {recs:?}"
+    );
     assert!(!err.contains(" 0 sharing an address space"), "{err}");
     drop(child);
 }
@@ -455,7 +492,9 @@ fn unmapped_and_past_end_pfns() {
         return;
     }
     // The last PFN kpageflags has + far beyond: exit 1 for past the end.
-    let len = std::fs::metadata("/proc/kpageflags").map(|m| m.len()).unwrap_or(0);
+    let len = std::fs::metadata("/proc/kpageflags")
+        .map(|m| m.len())
+        .unwrap_or(0);
     let _ = len; // procfs reports size 0; probe a PFN far past any RAM instead.
     let (rc, out, _) = pgtool(&["who", "0xfffffffffff"]);
     assert_eq!(rc, 1, "{out}");
@@ -487,6 +526,9 @@ fn unmapped_and_past_end_pfns() {
     // It may have been allocated meanwhile; only check when still free.
     if kpageflags(free) == 1 << 10 {
         assert!(r["pid"].is_null());
-        assert!(r["note"].as_str().is_some_and(|n| n.contains("free")), "{r}");
+        assert!(
+            r["note"].as_str().is_some_and(|n| n.contains("free")),
+            "{r}"
+        );
     }
 }
