@@ -181,15 +181,21 @@ impl Report {
     /// Mappings of the exact target PFN `i`, counted once per address space (what kpagecount
     /// counts).
     pub fn found_mappings(&self, i: usize) -> u64 {
-        self.mappings
+        self.mappings_slice(i)
             .iter()
-            .filter(|m| m.target == i && m.mm == m.pid && m.maps_target(&self.targets))
+            .filter(|m| m.mm == m.pid && m.maps_target(&self.targets))
             .count() as u64
     }
 
-    /// The mappings of target `i`.
+    /// The mappings of target `i` (a binary search: `mappings` is sorted by target).
     pub fn mappings_of(&self, i: usize) -> impl Iterator<Item = &Mapping> {
-        self.mappings.iter().filter(move |m| m.target == i)
+        self.mappings_slice(i).iter()
+    }
+
+    fn mappings_slice(&self, i: usize) -> &[Mapping] {
+        let lo = self.mappings.partition_point(|m| m.target < i);
+        let hi = self.mappings.partition_point(|m| m.target <= i);
+        &self.mappings[lo..hi.max(lo)]
     }
 }
 
@@ -563,7 +569,11 @@ fn scan_mm(root: &SysRoot, pid: u32, targets: &[Target], iv: &Intervals) -> Resu
     let mut hits: Vec<Hit> = Vec::new();
     let mut hidden = false;
     for (s, e) in ranges {
-        pm.for_each_batch(VirtAddr(s)..VirtAddr(e), PAGEMAP_BATCH, |addr, entries| {
+        // The batch buffer is allocated per call: size it to the range (most are small).
+        let batch = usize::try_from(e.saturating_sub(s).div_ceil(ps))
+            .unwrap_or(PAGEMAP_BATCH)
+            .clamp(1, PAGEMAP_BATCH);
+        pm.for_each_batch(VirtAddr(s)..VirtAddr(e), batch, |addr, entries| {
             for (k, ent) in entries.iter().enumerate() {
                 match ent.pfn() {
                     Some(p) => {

@@ -289,34 +289,59 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
                 "note",
             ])
             .map_err(csv_err)?;
+            // Per-target fields once; per-row numbers formatted into reused buffers.
+            let mut f: [String; 11] = Default::default();
             for (i, t) in report.targets.iter().enumerate() {
+                let pfn = format!("{:#x}", t.pfn.0);
+                let count = t.count.to_string();
+                let names = t.flags.long_names();
+                let raw = format!("{:#x}", t.flags.raw());
+                let memcg = t.cgroup.map(|v| v.to_string()).unwrap_or_default();
+                let note = notes[i].as_deref().unwrap_or("");
                 let ms: Vec<Option<&Mapping>> = {
                     let v: Vec<_> = report.mappings_of(i).map(Some).collect();
                     if v.is_empty() { vec![None] } else { v }
                 };
                 for m in ms {
-                    let r = record(t, m, notes[i].clone());
-                    let hex = |v: Option<u64>| v.map(|v| format!("{v:#x}")).unwrap_or_default();
-                    let s = |v: Option<String>| v.unwrap_or_default();
+                    for x in f.iter_mut() {
+                        x.clear();
+                    }
+                    if let Some(m) = m {
+                        use std::fmt::Write as _;
+                        let _ = write!(f[0], "{}", m.pid);
+                        let _ = write!(f[1], "{:#x}", m.vaddr.0);
+                        if let Some(v) = &m.vma {
+                            let _ = write!(f[2], "{:#x}", v.start.0);
+                            let _ = write!(f[3], "{:#x}", v.end.0);
+                        }
+                        f[4].push_str(if m.exclusive { "true" } else { "false" });
+                        if let Some(sp) = m.subpage {
+                            let _ = write!(f[5], "{sp}");
+                        }
+                        let _ = write!(f[6], "{:#x}", m.mapped_pfn.0);
+                        let _ = write!(f[7], "{}", m.pages);
+                        let _ = write!(f[8], "{}", m.mm);
+                    }
+                    let vma = m.and_then(|m| m.vma.as_ref());
                     w.write_record([
-                        format!("{:#x}", r.pfn),
-                        s(r.pid.map(|v| v.to_string())),
-                        s(r.comm.map(str::to_string)),
-                        hex(r.vaddr),
-                        hex(r.vma.as_ref().map(|v| v.start)),
-                        hex(r.vma.as_ref().map(|v| v.end)),
-                        s(r.vma.as_ref().map(|v| v.perms.to_string())),
-                        s(r.vma.as_ref().map(|v| v.path.to_string())),
-                        s(r.exclusive.map(|v| v.to_string())),
-                        s(r.subpage.map(|v| v.to_string())),
-                        hex(r.mapped_pfn),
-                        s(r.pages.map(|v| v.to_string())),
-                        s(r.mm.map(|v| v.to_string())),
-                        r.kpagecount.to_string(),
-                        t.flags.long_names(),
-                        format!("{:#x}", r.flags_raw),
-                        s(r.memcg.map(|v| v.to_string())),
-                        s(r.note),
+                        pfn.as_str(),
+                        &f[0],
+                        m.map(|m| m.comm.as_str()).unwrap_or(""),
+                        &f[1],
+                        &f[2],
+                        &f[3],
+                        vma.map(|v| v.perms.as_str()).unwrap_or(""),
+                        vma.map(|v| v.display_name()).unwrap_or(""),
+                        &f[4],
+                        &f[5],
+                        &f[6],
+                        &f[7],
+                        &f[8],
+                        &count,
+                        &names,
+                        &raw,
+                        &memcg,
+                        note,
                     ])
                     .map_err(csv_err)?;
                 }
