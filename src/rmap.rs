@@ -315,7 +315,7 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
     });
     let (mut mappings, st) = shared.into_inner().unwrap_or_default();
     merge_stats(&mut stats, st);
-    mappings.sort_by(|a, b| (a.target, a.pid, a.vaddr).cmp(&(b.target, b.pid, b.vaddr)));
+    mappings.sort_by_key(|m| (m.target, m.pid, m.vaddr));
     Ok(Report {
         targets,
         mappings,
