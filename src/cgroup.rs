@@ -49,6 +49,8 @@ pub struct CgroupIndex {
     mounts: Vec<Hierarchy>,
     /// The hierarchy the memory controller is bound to: the one kpagecgroup inodes refer to.
     memcg_kind: Option<&'static str>,
+    /// Built from the live system (so paths may be `stat`ed), not a snapshot table.
+    live: bool,
 }
 
 /// Memory-cgroup hierarchies mounted on the live system, from `/proc/self/mountinfo`.
@@ -125,6 +127,7 @@ impl CgroupIndex {
         }
         idx.memcg_kind = memcg_kind_of(&hs);
         idx.mounts = hs;
+        idx.live = true;
         Ok(idx)
     }
 
@@ -275,7 +278,8 @@ impl CgroupIndex {
                 return Ok(hit.clone());
             }
             // Live: a directory created after the index was built.
-            if let Some(h) = mounts.iter().find(|h| c.starts_with(&h.mount))
+            if self.live
+                && let Some(h) = mounts.iter().find(|h| c.starts_with(&h.mount))
                 && let Ok(meta) = std::fs::metadata(&c)
                 && meta.is_dir()
             {
