@@ -7,14 +7,17 @@
 # the ratio (target >= 20x, aim 100x), the time for 1,000 PFNs at once, and its ratio to one
 # PFN (target < 2x). Also checks both found the same PIDs.
 #
-# Env: PGTOOL_REF_DIR (reference tools, default ~/.cache/pgtool-ref), RUNS (default 5).
+# Env: PGTOOL_REF_DIR (reference tools, default ~/.cache/pgtool-ref), RUNS (default 5),
+# PGTOOL (a pgtool binary to use instead of building target/release/pgtool).
 set -eu
 cd "$(dirname "$0")/.."
 REF=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}/bin/page-types
 RUNS=${RUNS:-5}
 [ -x "$REF" ] || sh tools/build-reference.sh
-cargo build --release --quiet
-PGTOOL=$(pwd)/target/release/pgtool
+if [ -z "${PGTOOL:-}" ]; then
+    cargo build --release --quiet
+    PGTOOL=$(pwd)/target/release/pgtool
+fi
 TMP=$(mktemp -d)
 sleep 3600 &
 SP=$!
