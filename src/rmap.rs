@@ -42,7 +42,7 @@ use crate::process::{self, ProcInfo};
 use crate::root::SysRoot;
 use serde::Serialize;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// The largest folio searched for a head or tail: 2^20 pages (4 GiB with 4 KiB pages; x86-64
 /// 1 GiB hugetlb pages are 2^18).
@@ -74,6 +74,10 @@ pub struct Query {
     pub comm: Option<String>,
     /// Worker threads reading address spaces; 0 picks one per CPU (at most 8).
     pub threads: usize,
+    /// Read every address space. Otherwise, when every PFN is a small page with a nonzero
+    /// kpagecount, the pass stops once that many mappings were found for each PFN (kpagecount
+    /// counts every mapping, so no other process can map it unless the page changes meanwhile).
+    pub exhaustive: bool,
 }
 
 impl Query {
@@ -176,6 +180,9 @@ pub struct ScanStats {
     pub failed: u64,
     /// Whether PAGEMAP_SCAN was used (false: plain batched reads).
     pub pagemap_scan: bool,
+    /// The pass ended before reading every address space, because every mapping kpagecount
+    /// counts had been found (see [`Query::exhaustive`]).
+    pub stopped_early: bool,
     /// Messages of the failures counted in `failed` (at most 10).
     pub errors: Vec<String>,
 }
@@ -271,6 +278,17 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
     }
     .clamp(1, groups.len().max(1));
     let next = AtomicUsize::new(0);
+    // Early stop: when every target is a small page that kpagecount says is mapped, the pass
+    // ends once that many mappings (one per address space) have been found for each.
+    let early = !q.exhaustive
+        && targets.iter().any(|t| !t.past_end)
+        && targets
+            .iter()
+            .filter(|t| !t.past_end)
+            .all(|t| t.count > 0 && t.folio.is_none() && !t.flags.contains(PageFlags::ZERO_PAGE));
+    let found: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();
+    let remaining = AtomicUsize::new(targets.iter().filter(|t| !t.past_end).count());
+    let done = AtomicBool::new(false);
     let shared = Mutex::new((Vec::<Mapping>::new(), ScanStats::default()));
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -278,6 +296,9 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
                 let mut local = Vec::new();
                 let mut st = ScanStats::default();
                 loop {
+                    if early && done.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(group) = groups.get(i) else { break };
                     let leader = group[0];
@@ -285,6 +306,16 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
                         Ok(MmScan::Done { runs, used_scan }) => {
                             st.address_spaces += 1;
                             st.pagemap_scan |= used_scan;
+                            if early {
+                                for r in runs.iter().filter(|r| r.maps_target(&targets)) {
+                                    let n = found[r.target].fetch_add(1, Ordering::Relaxed) + 1;
+                                    if n == targets[r.target].count
+                                        && remaining.fetch_sub(1, Ordering::Relaxed) == 1
+                                    {
+                                        done.store(true, Ordering::Relaxed);
+                                    }
+                                }
+                            }
                             for r in runs {
                                 for p in group {
                                     local.push(Mapping {
@@ -315,6 +346,7 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
     });
     let (mut mappings, st) = shared.into_inner().unwrap_or_default();
     merge_stats(&mut stats, st);
+    stats.stopped_early = early && done.load(Ordering::Relaxed);
     mappings.sort_by_key(|m| (m.target, m.pid, m.vaddr));
     Ok(Report {
         targets,

@@ -463,16 +463,15 @@ fn processes_exiting_during_the_scan_are_counted_not_fatal() {
             n
         });
         for _ in 0..20 {
-            let (rc, out, err) = pgtool(&["who", "--json", &format!("{pfn:#x}")]);
+            let (rc, out, err) = pgtool(&["who", "--json", "--exhaustive", &format!("{pfn:#x}")]);
             assert_eq!(rc, 0, "who failed while processes come and go: {err}");
             assert!(
                 out.lines().any(|l| l.contains(&format!("\"pid\":{me},"))),
                 "{out}"
             );
             let n: u64 = err
-                .split(';')
-                .nth(1)
-                .and_then(|s| s.split_whitespace().next())
+                .split_once(" exited during the scan")
+                .and_then(|(a, _)| a.rsplit(' ').next())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("no exited count in {err:?}"));
             exited_total += n;

@@ -48,6 +48,10 @@ pub struct Args {
     /// Worker threads reading address spaces (0: one per CPU, at most 8).
     #[arg(short = 'j', long, default_value_t = 0, value_name = "N")]
     pub jobs: usize,
+    /// Read every process. By default, when every PFN is a small page, the search stops once
+    /// it has found as many mappings of each PFN as its kpagecount.
+    #[arg(long)]
+    pub exhaustive: bool,
     #[command(flatten)]
     pub format: FormatArgs,
 }
@@ -243,6 +247,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         pids: (!args.pid.is_empty()).then(|| args.pid.clone()),
         comm: args.comm.clone(),
         threads: args.jobs,
+        exhaustive: args.exhaustive,
     };
     let report = rmap::who(&root, &q)?;
     let mut cg: Option<CgroupIndex> = None;
