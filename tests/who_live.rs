@@ -531,3 +531,63 @@ fn unmapped_and_past_end_pfns() {
         );
     }
 }
+
+/// Restores /proc/sys/vm/nr_hugepages on drop.
+struct HugepagesGuard(String);
+
+impl Drop for HugepagesGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/vm/nr_hugepages", &self.0);
+    }
+}
+
+#[test]
+fn hugetlb_tail_reports_owner_and_subpage() {
+    let _g = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if need_root() {
+        return;
+    }
+    const HPAGE: usize = 2 << 20;
+    let Ok(before) = std::fs::read_to_string("/proc/sys/vm/nr_hugepages") else {
+        skip("no /proc/sys/vm/nr_hugepages (CONFIG_HUGETLBFS)");
+        return;
+    };
+    let before = before.trim().to_string();
+    let n: u64 = before.parse().unwrap_or(0);
+    let _restore = HugepagesGuard(before.clone());
+    if std::fs::write("/proc/sys/vm/nr_hugepages", (n + 1).to_string()).is_err() {
+        skip("cannot reserve a hugetlb page");
+        return;
+    }
+    // SAFETY: a fresh private hugetlb mapping.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            HPAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        skip("no free 2 MiB hugetlb page (memory fragmented?)");
+        return;
+    }
+    let base = p as usize;
+    // SAFETY: writing inside our mapping faults the huge page in.
+    unsafe { std::ptr::write_bytes(p.cast::<u8>(), 9, 4096) };
+    let me = std::process::id();
+    let head = pfn_of(me, base).expect("hugetlb page present");
+    let tail = pfn_of(me, base + 7 * PS).expect("tail present");
+    assert_eq!(tail, head + 7);
+    let f = kpageflags(tail);
+    assert_ne!(f & (1 << 17), 0, "huge flag on {tail:#x}: {f:#x}");
+    let recs = who_json(&["--pid", &me.to_string(), &format!("{tail:#x}")]);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["subpage"].as_u64(), Some(7));
+    assert_eq!(recs[0]["vaddr"].as_u64(), Some((base + 7 * PS) as u64));
+    assert_eq!(recs[0]["pages"].as_u64(), Some(512));
+    // SAFETY: our mapping.
+    unsafe { libc::munmap(p, HPAGE) };
+}
