@@ -436,36 +436,39 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     Ok(out)
 }
 
-/// The folio holding `pfn` whose kpageflags word is `flags`: the nearest `COMPOUND_HEAD` at or
-/// below it, up to the first following PFN that is not `COMPOUND_TAIL`. `None` when the page is
-/// not compound, or no head was found within [`MAX_FOLIO_PAGES`] (the folio changed under us).
+/// Largest folio order probed: 2^20 pages ([`MAX_FOLIO_PAGES`]).
+const MAX_ORDER_PROBE: u32 = 20;
+
+/// The folio holding `pfn` whose kpageflags word is `flags`, or `None` when the page is not
+/// compound or the words read are inconsistent (the folio changed under us).
+///
+/// Folios are naturally aligned powers of two, so a few probes suffice instead of reading the
+/// folio page by page: the head is the first of `pfn` rounded down to 2, 4, 8, ... pages that is
+/// a `COMPOUND_HEAD`; the order is the first `j` for which `head + 2^j` is not a
+/// `COMPOUND_TAIL`. At most 2 x 20 single-word reads, whatever the folio size.
 pub fn folio_of(kpageflags: &U64File, pfn: Pfn, flags: PageFlags) -> Result<Option<Folio>> {
     let head_bit = PageFlags::COMPOUND_HEAD.bits();
     let tail_bit = PageFlags::COMPOUND_TAIL.bits();
+    let word = |i: u64| -> Result<u64> { Ok(kpageflags.get(i)?.unwrap_or(0)) };
     let head = if flags.contains(PageFlags::COMPOUND_HEAD) {
         pfn.0
     } else if flags.contains(PageFlags::COMPOUND_TAIL) {
-        // Walk down in growing windows.
         let mut found = None;
-        let mut hi = pfn.0; // exclusive
-        let mut win = 512u64;
-        let mut buf = Vec::new();
-        'outer: while hi > 0 && pfn.0 - hi < MAX_FOLIO_PAGES {
-            let lo = hi.saturating_sub(win);
-            buf.resize((hi - lo) as usize, 0);
-            let n = kpageflags.read_at(lo, &mut buf)?;
-            for k in (0..n).rev() {
-                let w = buf[k];
-                if w & head_bit != 0 {
-                    found = Some(lo + k as u64);
-                    break 'outer;
-                }
-                if w & tail_bit == 0 {
-                    break 'outer; // neither head nor tail: the folio changed
-                }
+        let mut last = pfn.0;
+        for k in 1..=MAX_ORDER_PROBE {
+            let cand = pfn.0 & !((1u64 << k) - 1);
+            if cand == last {
+                continue;
             }
-            hi = lo;
-            win = (win * 2).min(64 << 10);
+            last = cand;
+            let w = word(cand)?;
+            if w & head_bit != 0 {
+                found = Some(cand);
+                break;
+            }
+            if w & tail_bit == 0 {
+                return Ok(None); // neither head nor tail: the folio changed
+            }
         }
         match found {
             Some(h) => h,
@@ -474,31 +477,22 @@ pub fn folio_of(kpageflags: &U64File, pfn: Pfn, flags: PageFlags) -> Result<Opti
     } else {
         return Ok(None);
     };
-    // Walk up in growing windows until the first PFN that is not a tail.
-    let mut end = head + 1;
-    let mut win = 512usize;
-    let mut buf = vec![0u64; 0];
-    'up: while end - head < MAX_FOLIO_PAGES {
-        buf.resize(win, 0);
-        let n = kpageflags.read_at(end, &mut buf)?;
-        for &w in &buf[..n] {
-            if w & tail_bit == 0 || w & head_bit != 0 {
-                break 'up;
-            }
-            end += 1;
-        }
-        if n < win {
+    let mut end = None;
+    for j in 0..=MAX_ORDER_PROBE {
+        let probe = head + (1u64 << j);
+        let w = word(probe)?;
+        if w & tail_bit == 0 || w & head_bit != 0 {
+            end = Some(probe);
             break;
         }
-        win = (win * 2).min(64 << 10);
     }
-    if end <= pfn.0 {
-        return Ok(None);
+    match end {
+        Some(e) if e > pfn.0 => Ok(Some(Folio {
+            head: Pfn(head),
+            pages: e - head,
+        })),
+        _ => Ok(None),
     }
-    Ok(Some(Folio {
-        head: Pfn(head),
-        pages: end - head,
-    }))
 }
 
 /// Sorted, disjoint PFN intervals, each with the targets it holds.
@@ -807,28 +801,47 @@ mod tests {
         use std::io::Write;
         let h = PageFlags::COMPOUND_HEAD.bits();
         let tl = PageFlags::COMPOUND_TAIL.bits();
-        // 0..3 plain, 3 head + 4 tails (3..8), 8 head + 1 tail, 10 plain
-        let words = [0, 0, 0, h, tl, tl, tl, tl, h, tl, 0];
+        // 0..8 plain, an order-3 folio at 8..16, an order-1 folio at 16..18, 18 plain,
+        // an order-2 folio at 20..24
+        let mut words = vec![0u64; 32];
+        words[8] = h;
+        for w in &mut words[9..16] {
+            *w = tl;
+        }
+        words[16] = h;
+        words[17] = tl;
+        words[20] = h;
+        for w in &mut words[21..24] {
+            *w = tl;
+        }
         let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        for w in words {
+        for w in &words {
             f.write_all(&w.to_ne_bytes()).expect("w");
         }
         let file = U64File::open(f.path()).expect("open");
         let fl = |i: usize| PageFlags::from_bits_retain(words[i]);
-        let want = Some(Folio {
-            head: Pfn(3),
-            pages: 5,
-        });
-        assert_eq!(folio_of(&file, Pfn(6), fl(6)).expect("r"), want);
-        assert_eq!(folio_of(&file, Pfn(3), fl(3)).expect("r"), want);
-        assert_eq!(
-            folio_of(&file, Pfn(9), fl(9)).expect("r"),
+        let folio = |h, n| {
             Some(Folio {
-                head: Pfn(8),
-                pages: 2
+                head: Pfn(h),
+                pages: n,
             })
-        );
+        };
+        for p in 8..16 {
+            assert_eq!(
+                folio_of(&file, Pfn(p), fl(p as usize)).expect("r"),
+                folio(8, 8),
+                "{p}"
+            );
+        }
+        assert_eq!(folio_of(&file, Pfn(17), fl(17)).expect("r"), folio(16, 2));
+        assert_eq!(folio_of(&file, Pfn(16), fl(16)).expect("r"), folio(16, 2));
+        assert_eq!(folio_of(&file, Pfn(23), fl(23)).expect("r"), folio(20, 4));
         assert_eq!(folio_of(&file, Pfn(1), fl(1)).expect("r"), None);
+        // A tail whose head is missing (the folio changed): no folio.
+        assert_eq!(
+            folio_of(&file, Pfn(19), PageFlags::COMPOUND_TAIL).expect("r"),
+            None
+        );
     }
 
     #[test]
