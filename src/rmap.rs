@@ -382,11 +382,44 @@ pub fn comm_matches(comm: &str, want: &str) -> bool {
     comm == want || (comm.len() == 15 && want.starts_with(comm))
 }
 
-/// Read flags, count, cgroup and folio extent of each PFN (sorted, deduplicated).
+/// Read flags, count, cgroup and folio extent of each PFN (sorted, deduplicated). Many PFNs
+/// are split over worker threads, each with its own file descriptors (the kernel's per-PFN
+/// cost, not the syscalls, dominates scattered lookups).
 pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     let mut pfns = pfns.to_vec();
     pfns.sort_unstable();
     pfns.dedup();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+        .min(pfns.len() / 256)
+        .max(1);
+    if threads == 1 {
+        return read_targets_sorted(root, &pfns);
+    }
+    let per = pfns.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<Target>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pfns
+            .chunks(per)
+            .map(|c| s.spawn(move || read_targets_sorted(root, c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::NotFound("PFN reader thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(pfns.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     let idx: Vec<u64> = pfns.iter().map(|p| p.0).collect();
     let flags_file = U64File::open_kpage(root, KpageFile::Flags)?;
     let count_file = U64File::open_kpage(root, KpageFile::Count)?;
