@@ -45,6 +45,12 @@ pub struct Cgroup {
 #[derive(Clone, Debug, Default)]
 pub struct CgroupIndex {
     by_ino: HashMap<u64, Vec<Cgroup>>,
+    /// The hierarchies walked (live) or inferred from the table (snapshot).
+    mounts: Vec<Hierarchy>,
+    /// The hierarchy the memory controller is bound to: the one kpagecgroup inodes refer to.
+    memcg_kind: Option<&'static str>,
+    /// Built from the live system (so paths may be `stat`ed), not a snapshot table.
+    live: bool,
 }
 
 /// Memory-cgroup hierarchies mounted on the live system, from `/proc/self/mountinfo`.
@@ -112,11 +118,16 @@ impl CgroupIndex {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io(&path, e)),
             }
+            idx.infer_mounts();
             return Ok(idx);
         }
-        for h in mounted_hierarchies(root)? {
+        let hs = mounted_hierarchies(root)?;
+        for h in &hs {
             idx.walk(&h.mount, h.kind);
         }
+        idx.memcg_kind = memcg_kind_of(&hs);
+        idx.mounts = hs;
+        idx.live = true;
         Ok(idx)
     }
 
@@ -175,6 +186,30 @@ impl CgroupIndex {
         }
     }
 
+    /// For a snapshot table: each hierarchy's mount is its shortest path.
+    fn infer_mounts(&mut self) {
+        let mut mounts: Vec<Hierarchy> = Vec::new();
+        for c in self.by_ino.values().flatten() {
+            match mounts.iter_mut().find(|h| h.kind == c.hierarchy) {
+                Some(h) if c.path.as_os_str().len() < h.mount.as_os_str().len() => {
+                    h.mount = c.path.clone()
+                }
+                Some(_) => {}
+                None => mounts.push(Hierarchy {
+                    kind: c.hierarchy,
+                    mount: c.path.clone(),
+                }),
+            }
+        }
+        mounts.sort_by_key(|h| h.kind);
+        self.memcg_kind = if mounts.iter().any(|h| h.kind == "v1-memory") {
+            Some("v1-memory")
+        } else {
+            mounts.first().map(|h| h.kind)
+        };
+        self.mounts = mounts;
+    }
+
     fn insert(&mut self, c: Cgroup) {
         self.by_ino.entry(c.inode).or_default().push(c);
     }
@@ -194,6 +229,85 @@ impl CgroupIndex {
         self.by_ino.values().flatten()
     }
 
+    /// The hierarchies this index covers.
+    pub fn hierarchies(&self) -> &[Hierarchy] {
+        &self.mounts
+    }
+
+    /// The hierarchy the memory controller is bound to (`v1-memory` when the v1 memory
+    /// controller is mounted, else `v2`): kpagecgroup inodes are inodes of that hierarchy.
+    /// Inode numbers are per hierarchy, so the same number can name a directory in each.
+    pub fn memcg_hierarchy(&self) -> Option<&'static str> {
+        self.memcg_kind
+    }
+
+    /// The memcg a kpagecgroup inode names: the directory with that inode in the memory
+    /// controller's hierarchy (falling back to any hierarchy). `None` for 0 (uncharged) and for
+    /// inodes no hierarchy has (a deleted memcg still pinning pages, or a hierarchy not mounted).
+    pub fn memcg(&self, inode: u64) -> Option<&Cgroup> {
+        if inode == 0 {
+            return None;
+        }
+        let all = self.by_inode(inode);
+        all.iter()
+            .find(|c| Some(c.hierarchy) == self.memcg_kind)
+            .or_else(|| all.first())
+    }
+
+    /// The cgroup at `path`: an absolute directory inside a mounted hierarchy, or a path relative
+    /// to a hierarchy's mount (`/system.slice`, `user.slice/x`), the memory controller's
+    /// hierarchy tried first. Exact [`Error::NotFound`] otherwise.
+    pub fn lookup_path(&self, path: &Path) -> Result<Cgroup> {
+        let mut cands: Vec<PathBuf> = Vec::new();
+        if path.is_absolute() {
+            cands.push(path.to_path_buf());
+        }
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let mut mounts: Vec<&Hierarchy> = self.mounts.iter().collect();
+        mounts.sort_by_key(|h| Some(h.kind) != self.memcg_kind);
+        for h in &mounts {
+            cands.push(if rel.as_os_str().is_empty() {
+                h.mount.clone()
+            } else {
+                h.mount.join(rel)
+            });
+        }
+        for c in &cands {
+            let c = normalize(c);
+            if let Some(hit) = self.iter().find(|x| x.path == c) {
+                return Ok(hit.clone());
+            }
+            // Live: a directory created after the index was built.
+            if self.live
+                && let Some(h) = mounts.iter().find(|h| c.starts_with(&h.mount))
+                && let Ok(meta) = std::fs::metadata(&c)
+                && meta.is_dir()
+            {
+                return Ok(Cgroup {
+                    inode: meta.ino(),
+                    hierarchy: h.kind,
+                    path: c,
+                });
+            }
+        }
+        let where_ = self
+            .mounts
+            .iter()
+            .map(|h| format!("{} ({})", h.mount.display(), h.kind))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(Error::NotFound(format!(
+            "{}: no such cgroup in the memory-cgroup hierarchies [{}]; give a directory under \
+             one of them, or @INODE",
+            path.display(),
+            if where_.is_empty() {
+                "none mounted".to_string()
+            } else {
+                where_
+            }
+        )))
+    }
+
     /// The table a snapshot stores (see [`SNAPSHOT_FILE`]), sorted by path.
     pub fn to_table(&self) -> String {
         let mut rows: Vec<&Cgroup> = self.iter().collect();
@@ -202,6 +316,198 @@ impl CgroupIndex {
             .map(|c| format!("{}\t{}\t{}\n", c.inode, c.hierarchy, c.path.display()))
             .collect()
     }
+}
+
+/// Which hierarchy holds the memory controller: v1 memory if mounted, else cgroup2 when its
+/// root `cgroup.controllers` lists `memory` (or cannot be read), else none.
+fn memcg_kind_of(hs: &[Hierarchy]) -> Option<&'static str> {
+    if hs.iter().any(|h| h.kind == "v1-memory") {
+        return Some("v1-memory");
+    }
+    let v2 = hs.iter().find(|h| h.kind == "v2")?;
+    match std::fs::read_to_string(v2.mount.join("cgroup.controllers")) {
+        Ok(t) if !t.split_whitespace().any(|c| c == "memory") => None,
+        _ => Some("v2"),
+    }
+}
+
+/// Remove `.` and `..` components lexically (cgroup paths have no symlinks).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The memcg inode a `-c` style filter names: `@INODE` (taken as is, so a deleted memcg's
+/// inode still works) or a cgroup path (see [`CgroupIndex::lookup_path`]). Used by
+/// `pgtool types -c` and `pgtool cgroup`.
+///
+/// ```no_run
+/// let ino = pgtool::cgroup::resolve_filter(&pgtool::SysRoot::live(), "/system.slice")?;
+/// # Ok::<(), pgtool::Error>(())
+/// ```
+pub fn resolve_filter(root: &SysRoot, spec: &str) -> Result<u64> {
+    if let Some(n) = spec.strip_prefix('@') {
+        return parse_inode(n).ok_or_else(|| {
+            Error::Usage(format!(
+                "{spec:?}: expected @INODE with a decimal or 0x-hex inode number"
+            ))
+        });
+    }
+    if spec.is_empty() {
+        return Err(Error::Usage(
+            "empty cgroup: give a cgroup path or @INODE".into(),
+        ));
+    }
+    let idx = CgroupIndex::build(root)?;
+    idx.lookup_path(Path::new(spec)).map(|c| c.inode)
+}
+
+/// Parse an inode number, decimal or `0x` hex.
+pub fn parse_inode(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Resident pages charged to one memcg, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MemcgPages {
+    /// The memcg inode from kpagecgroup (0: uncharged, or charged to no memcg we can see).
+    pub inode: u64,
+    /// All pages counted.
+    pub pages: u64,
+    /// Anonymous pages (KPF_ANON).
+    pub anon: u64,
+    /// Page cache and shmem pages (on the LRU or mapped, not anonymous).
+    pub file: u64,
+    /// Slab pages (KPF_SLAB; modern kernels charge slab per object, so these show as 0).
+    pub slab: u64,
+    /// Anything else in use (page tables, kernel stacks, hugetlb, reserved...).
+    pub other: u64,
+}
+
+impl MemcgPages {
+    /// Count one page with kpageflags word `flags`.
+    pub fn add(&mut self, flags: u64) {
+        use crate::kpageflags::PageFlags as F;
+        let f = F::from_bits_retain(flags);
+        self.pages += 1;
+        if f.contains(F::SLAB) {
+            self.slab += 1;
+        } else if f.contains(F::ANON) {
+            self.anon += 1;
+        } else if f.intersects(F::LRU | F::MMAP) {
+            self.file += 1;
+        } else {
+            self.other += 1;
+        }
+    }
+}
+
+/// Is a page with these kpageflags/kpagecgroup words in use (counted by [`pages_by_memcg`])?
+/// Free pages (buddy), holes (nopage), offline pages, and flagless pages of no memcg (the
+/// insides of free buddy blocks) are not.
+pub fn page_in_use(flags: u64, cgroup: u64) -> bool {
+    use crate::kpageflags::PageFlags as F;
+    let f = F::from_bits_retain(flags);
+    !(f.intersects(F::BUDDY | F::NOPAGE | F::OFFLINE) || (flags == 0 && cgroup == 0))
+}
+
+/// PFNs per work item of [`pages_by_memcg`].
+const CHUNK: u64 = 1 << 20;
+
+/// Scan `/proc/kpagecgroup` and `/proc/kpageflags` in lockstep (batched preads, each worker
+/// with its own file descriptors, memory bounded by the batch) and count the pages in use per
+/// memcg inode. Sorted by pages, largest first. `threads` 0 picks one per CPU (at most 8).
+pub fn pages_by_memcg(root: &SysRoot, threads: usize) -> Result<Vec<MemcgPages>> {
+    use crate::kpage::{BATCH, KpageFile, U64File};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    // Open once up front so a missing file is reported before any thread starts.
+    U64File::open_kpage(root, KpageFile::Cgroup)?;
+    U64File::open_kpage(root, KpageFile::Flags)?;
+    let threads = match threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8),
+        n => n,
+    };
+    let next = AtomicU64::new(0);
+    let eof = AtomicBool::new(false);
+    let results: Vec<Result<HashMap<u64, MemcgPages>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<HashMap<u64, MemcgPages>> {
+                    let cg = U64File::open_kpage(root, KpageFile::Cgroup)?;
+                    let fl = U64File::open_kpage(root, KpageFile::Flags)?;
+                    let mut map: HashMap<u64, MemcgPages> = HashMap::new();
+                    let mut cbuf = vec![0u64; BATCH];
+                    let mut fbuf = vec![0u64; BATCH];
+                    while !eof.load(Ordering::Relaxed) {
+                        let chunk = next.fetch_add(1, Ordering::Relaxed);
+                        let mut pfn = chunk * CHUNK;
+                        let end = pfn + CHUNK;
+                        while pfn < end {
+                            let want = ((end - pfn) as usize).min(BATCH);
+                            let n = cg.read_at(pfn, &mut cbuf[..want])?;
+                            let m = fl.read_at(pfn, &mut fbuf[..n])?;
+                            for k in 0..m {
+                                if page_in_use(fbuf[k], cbuf[k]) {
+                                    let e = map.entry(cbuf[k]).or_insert_with(|| MemcgPages {
+                                        inode: cbuf[k],
+                                        ..MemcgPages::default()
+                                    });
+                                    e.add(fbuf[k]);
+                                }
+                            }
+                            if m < want {
+                                eof.store(true, Ordering::Relaxed);
+                                break;
+                            }
+                            pfn += m as u64;
+                        }
+                    }
+                    Ok(map)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::NotFound("kpagecgroup scan thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let mut total: HashMap<u64, MemcgPages> = HashMap::new();
+    for r in results {
+        for (ino, p) in r? {
+            let e = total.entry(ino).or_insert_with(|| MemcgPages {
+                inode: ino,
+                ..MemcgPages::default()
+            });
+            e.pages += p.pages;
+            e.anon += p.anon;
+            e.file += p.file;
+            e.slab += p.slab;
+            e.other += p.other;
+        }
+    }
+    let mut v: Vec<MemcgPages> = total.into_values().collect();
+    v.sort_by(|a, b| b.pages.cmp(&a.pages).then(a.inode.cmp(&b.inode)));
+    Ok(v)
 }
 
 /// The inode of a cgroup directory (what kpagecgroup reports for its pages).

@@ -162,6 +162,21 @@ impl Pagemap {
         }
     }
 
+    /// [`Pagemap::populated_ranges`] with a caller-chosen [`ScanFilter`]. `Ok(None)` when the
+    /// kernel lacks PAGEMAP_SCAN.
+    pub fn scan_ranges(
+        &self,
+        range: Range<VirtAddr>,
+        filter: ScanFilter,
+    ) -> Result<Option<Vec<ScanRegion>>> {
+        let mut out = Vec::new();
+        match scan_filtered(self.words.file(), range, filter, |r| out.push(r)) {
+            Ok(true) => Ok(Some(out)),
+            Ok(false) => Ok(None),
+            Err(e) => Err(self.pid_error(Error::io(self.path(), e))),
+        }
+    }
+
     fn pid_error(&self, e: Error) -> Error {
         match e {
             Error::Io { source, .. }
@@ -184,6 +199,8 @@ fn as_entries(words: &[u64]) -> &[PagemapEntry] {
 
 /// PAGEMAP_SCAN page categories (include/uapi/linux/fs.h).
 pub mod category {
+    /// A file page or shared anonymous page (not `PageAnon`).
+    pub const FILE: u64 = 1 << 2;
     /// The page is present.
     pub const PRESENT: u64 = 1 << 3;
     /// The page is swapped out.
@@ -239,12 +256,47 @@ const PAGEMAP_SCAN: u64 =
 /// return regions twice. We also resume from max(walk_end, last region end) to be safe.
 const SCAN_VEC_LEN: usize = 512;
 
+/// Which pages PAGEMAP_SCAN reports: a page matches when
+/// `(categories ^ inverted) & required == required` and, if `any_of` is not 0,
+/// `(categories ^ inverted) & any_of != 0` (the kernel's `category_inverted`, `category_mask`
+/// and `category_anyof_mask`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanFilter {
+    /// Categories whose meaning is inverted (match when clear).
+    pub inverted: u64,
+    /// Categories that must all be set (after inversion).
+    pub required: u64,
+    /// Categories of which at least one must be set (after inversion); 0 for no condition.
+    pub any_of: u64,
+}
+
+impl Default for ScanFilter {
+    /// Present or swapped pages: what [`scan`] reports.
+    fn default() -> Self {
+        ScanFilter {
+            inverted: 0,
+            required: 0,
+            any_of: category::PRESENT | category::SWAPPED,
+        }
+    }
+}
+
 /// Run PAGEMAP_SCAN over `range` for present-or-swapped pages, calling `f` per region in
 /// address order. Returns `Ok(false)` if the kernel has no PAGEMAP_SCAN (ENOTTY/EINVAL on the
 /// first call).
 pub fn scan(
     pagemap: &File,
     range: Range<VirtAddr>,
+    f: impl FnMut(ScanRegion),
+) -> std::io::Result<bool> {
+    scan_filtered(pagemap, range, ScanFilter::default(), f)
+}
+
+/// [`scan`] with a caller-chosen [`ScanFilter`] (e.g. present anonymous pages only).
+pub fn scan_filtered(
+    pagemap: &File,
+    range: Range<VirtAddr>,
+    filter: ScanFilter,
     mut f: impl FnMut(ScanRegion),
 ) -> std::io::Result<bool> {
     let ps = page_size();
@@ -260,7 +312,9 @@ pub fn scan(
             end,
             vec: regions.as_mut_ptr() as u64,
             vec_len: SCAN_VEC_LEN as u64,
-            category_anyof_mask: category::PRESENT | category::SWAPPED,
+            category_inverted: filter.inverted,
+            category_mask: filter.required,
+            category_anyof_mask: filter.any_of,
             return_mask: category::PRESENT | category::SWAPPED | category::PFNZERO | category::HUGE,
             ..PmScanArg::default()
         };

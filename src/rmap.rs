@@ -1,1 +1,902 @@
-//! (placeholder: this module is being written; see the open issues)
+//! Reverse lookup: which processes map these physical pages (PFN -> pid, comm, virtual
+//! address, VMA).
+//!
+//! The kernel has an rmap but does not export it; user space has to read every process's
+//! page tables. [`who`] does that in **one pass** over the processes for any number of PFNs:
+//!
+//! 1. The PFNs' `kpageflags`/`kpagecount`/`kpagecgroup` words are read with a few batched
+//!    preads. A PFN inside a compound page (THP, mTHP, hugetlb) is widened to its folio: the
+//!    head is the nearest `COMPOUND_HEAD` at or below it, the folio ends at the first PFN after
+//!    it that is not `COMPOUND_TAIL`. Processes mapping *any* page of the folio match, and each
+//!    match says which subpage it maps.
+//! 2. The folios become a sorted list of disjoint PFN intervals; a pagemap PFN is matched with a
+//!    bounds check and a binary search, so 1 PFN or 10,000 cost the same pass.
+//! 3. Processes are listed once ([`crate::process`]); kernel threads are skipped, processes
+//!    sharing one `mm` (CLONE_VM) are read once and reported under every sharing PID.
+//! 4. Per address space: `maps`; mappings larger than [`DIRECT_READ_MAX`] are narrowed to
+//!    their populated (present, non-zero-page) ranges with PAGEMAP_SCAN (Linux >= 6.7), smaller
+//!    ones are read whole (measured faster: a pagemap read over a hole is cheap and adjacent
+//!    small mappings merge into one read); then batched pagemap reads of those ranges. Without
+//!    PAGEMAP_SCAN every mapping is read whole, in batches. Address spaces are read by several
+//!    worker threads.
+//! 5. A process that exits mid-walk is skipped and counted ([`ScanStats::exited`]), one we may
+//!    not read (EACCES, or PFNs hidden without CAP_SYS_ADMIN) is counted in
+//!    [`ScanStats::denied`]; neither is fatal.
+//!
+//! ```no_run
+//! use pgtool::{rmap, Pfn, SysRoot};
+//! let report = rmap::who(&SysRoot::live(), &rmap::Query::pfns(vec![Pfn(0x1c20b)]))?;
+//! for m in &report.mappings {
+//!     println!("{} {} {} {:#x}", report.targets[m.target].pfn, m.pid, m.comm, m.vaddr.0);
+//! }
+//! # Ok::<(), pgtool::Error>(())
+//! ```
+
+use crate::addr::{Pfn, VirtAddr, page_size};
+use crate::error::{Error, Result};
+use crate::kpage::{KpageFile, U64File};
+use crate::kpageflags::PageFlags;
+use crate::maps::{self, Vma, VmaKind};
+use crate::pagemap::{Pagemap, ScanFilter};
+use crate::process::{self, ProcInfo};
+use crate::root::SysRoot;
+use serde::Serialize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// The largest folio searched for a head or tail: 2^20 pages (4 GiB with 4 KiB pages; x86-64
+/// 1 GiB hugetlb pages are 2^18).
+pub const MAX_FOLIO_PAGES: u64 = 1 << 20;
+
+/// Mappings up to this size are read whole; larger ones are narrowed with PAGEMAP_SCAN first.
+/// `PGTOOL_WHO_DIRECT_MAX` (bytes) overrides it, for benchmarking.
+pub const DIRECT_READ_MAX: u64 = 32 << 20;
+
+fn direct_read_max() -> u64 {
+    std::env::var("PGTOOL_WHO_DIRECT_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DIRECT_READ_MAX)
+}
+
+/// Pagemap entries per read (256 KiB).
+const PAGEMAP_BATCH: usize = 32 << 10;
+
+/// What to look up and where.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// The PFNs (any order, duplicates allowed).
+    pub pfns: Vec<Pfn>,
+    /// Only these PIDs (all processes when `None`).
+    pub pids: Option<Vec<u32>>,
+    /// Only processes whose `comm` equals this (a 15-character `comm` also matches a longer
+    /// name it is the prefix of, since the kernel truncates `comm`).
+    pub comm: Option<String>,
+    /// Worker threads reading address spaces; 0 picks one per CPU (at most 8).
+    pub threads: usize,
+    /// Read every address space. Otherwise, when every PFN is a small page with a nonzero
+    /// kpagecount, the pass stops once that many mappings were found for each PFN (kpagecount
+    /// counts every mapping, so no other process can map it unless the page changes meanwhile).
+    pub exhaustive: bool,
+}
+
+impl Query {
+    /// Look up `pfns` in every process.
+    pub fn pfns(pfns: Vec<Pfn>) -> Query {
+        Query {
+            pfns,
+            ..Query::default()
+        }
+    }
+}
+
+/// The folio a PFN belongs to, when it is a compound page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Folio {
+    /// The head page.
+    pub head: Pfn,
+    /// Number of pages in the folio.
+    pub pages: u64,
+}
+
+/// One PFN asked about, with what the kernel says about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// The PFN.
+    pub pfn: Pfn,
+    /// Past the end of memory (kpageflags has no entry for it).
+    pub past_end: bool,
+    /// Its kpageflags word.
+    pub flags: PageFlags,
+    /// Its kpagecount: how many page-table mappings the kernel counts (for pages of large
+    /// folios newer kernels may report an average).
+    pub count: u64,
+    /// Its kpagecgroup word (memcg inode, 0 when uncharged), if the file is readable.
+    pub cgroup: Option<u64>,
+    /// The folio when the page is part of a compound page.
+    pub folio: Option<Folio>,
+}
+
+impl Target {
+    /// The PFN range that matches this target: its folio, or just the page.
+    pub fn extent(&self) -> (u64, u64) {
+        match self.folio {
+            Some(f) => (f.head.0, f.head.0 + f.pages),
+            None => (self.pfn.0, self.pfn.0 + 1),
+        }
+    }
+}
+
+/// One mapping found: process `pid` maps page(s) of target `target` at `vaddr`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Mapping {
+    /// Index into [`Report::targets`].
+    pub target: usize,
+    /// The process.
+    pub pid: u32,
+    /// Its `comm`.
+    pub comm: String,
+    /// The lowest PID sharing this address space (equal to `pid` unless CLONE_VM sharers).
+    pub mm: u32,
+    /// The virtual address of the target PFN in this process when it maps that exact page;
+    /// otherwise of the first page of the run it maps from the same folio.
+    pub vaddr: VirtAddr,
+    /// The PFN mapped at `vaddr` (the target itself, or another page of its folio).
+    pub mapped_pfn: Pfn,
+    /// `mapped_pfn - head` for a compound page.
+    pub subpage: Option<u64>,
+    /// Length of the run of consecutive folio pages mapped at consecutive addresses around
+    /// `vaddr` (1 for a small page, 512 for a whole PMD-sized THP).
+    pub pages: u64,
+    /// Pagemap bit 56 at `vaddr`: mapped exclusively by this process.
+    pub exclusive: bool,
+    /// The mapping (`None` if `maps` changed under us).
+    pub vma: Option<Vma>,
+}
+
+impl Mapping {
+    /// True when this mapping maps the target PFN itself (not another page of its folio).
+    pub fn maps_target(&self, targets: &[Target]) -> bool {
+        targets.get(self.target).map(|t| t.pfn) == Some(self.mapped_pfn)
+    }
+}
+
+/// What the pass over the processes saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ScanStats {
+    /// Processes considered (after `pids`/`comm` filters).
+    pub processes: u64,
+    /// Address spaces read.
+    pub address_spaces: u64,
+    /// Kernel threads skipped.
+    pub kernel_threads: u64,
+    /// Processes read through another PID sharing their address space.
+    pub shared_mm: u64,
+    /// Processes that exited (or turned zombie) during the scan.
+    pub exited: u64,
+    /// Processes we were not allowed to read (EACCES/EPERM, or PFNs hidden).
+    pub denied: u64,
+    /// Processes that failed for another reason (first message kept in `errors`).
+    pub failed: u64,
+    /// Whether PAGEMAP_SCAN was used (false: plain batched reads).
+    pub pagemap_scan: bool,
+    /// The pass ended before reading every address space, because every mapping kpagecount
+    /// counts had been found (see [`Query::exhaustive`]).
+    pub stopped_early: bool,
+    /// Messages of the failures counted in `failed` (at most 10).
+    pub errors: Vec<String>,
+}
+
+/// Everything [`who`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The PFNs asked about, sorted, without duplicates.
+    pub targets: Vec<Target>,
+    /// Every mapping, sorted by target, then PID, then address.
+    pub mappings: Vec<Mapping>,
+    /// What the pass saw.
+    pub stats: ScanStats,
+}
+
+impl Report {
+    /// Mappings of the exact target PFN `i`, counted once per address space (what kpagecount
+    /// counts).
+    pub fn found_mappings(&self, i: usize) -> u64 {
+        self.mappings_slice(i)
+            .iter()
+            .filter(|m| m.mm == m.pid && m.maps_target(&self.targets))
+            .count() as u64
+    }
+
+    /// The mappings of target `i` (a binary search: `mappings` is sorted by target).
+    pub fn mappings_of(&self, i: usize) -> impl Iterator<Item = &Mapping> {
+        self.mappings_slice(i).iter()
+    }
+
+    fn mappings_slice(&self, i: usize) -> &[Mapping] {
+        let lo = self.mappings.partition_point(|m| m.target < i);
+        let hi = self.mappings.partition_point(|m| m.target <= i);
+        &self.mappings[lo..hi.max(lo)]
+    }
+}
+
+/// Find every process mapping the PFNs of `q` (see the module docs).
+pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
+    let targets = read_targets(root, &q.pfns)?;
+    let intervals = Intervals::new(&targets);
+    let mut stats = ScanStats::default();
+
+    // Processes.
+    let procs: Vec<ProcInfo> = match &q.pids {
+        Some(pids) => {
+            let mut v = Vec::new();
+            let mut pids = pids.clone();
+            pids.sort_unstable();
+            pids.dedup();
+            for pid in pids {
+                match process::get(root, pid) {
+                    Ok(p) => v.push(p),
+                    Err(e) if e.is_process_gone() => stats.exited += 1,
+                    Err(e) => {
+                        stats.failed += 1;
+                        push_error(&mut stats, e.to_string());
+                    }
+                }
+            }
+            v
+        }
+        None => {
+            let (v, ls) = process::list_with_stats(root)?;
+            stats.exited += ls.exited;
+            stats.failed += ls.unreadable;
+            v
+        }
+    };
+    let procs: Vec<ProcInfo> = procs
+        .into_iter()
+        .filter(|p| q.comm.as_deref().is_none_or(|c| comm_matches(&p.comm, c)))
+        .collect();
+    stats.processes = procs.len() as u64;
+    stats.kernel_threads = procs.iter().filter(|p| p.kernel_thread).count() as u64;
+    let groups = process::group_by_mm(&procs, root.is_live());
+    stats.shared_mm = groups.iter().map(|g| g.len() as u64 - 1).sum();
+
+    if intervals.is_empty() {
+        return Ok(Report {
+            targets,
+            mappings: Vec::new(),
+            stats,
+        });
+    }
+
+    let threads = match q.threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8),
+        n => n,
+    }
+    .clamp(1, groups.len().max(1));
+    let next = AtomicUsize::new(0);
+    // Early stop: when every target is a small page that kpagecount says is mapped, the pass
+    // ends once that many mappings (one per address space) have been found for each.
+    let early = !q.exhaustive
+        && targets.iter().any(|t| !t.past_end)
+        && targets
+            .iter()
+            .filter(|t| !t.past_end)
+            .all(|t| t.count > 0 && t.folio.is_none() && !t.flags.contains(PageFlags::ZERO_PAGE));
+    let found: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();
+    let remaining = AtomicUsize::new(targets.iter().filter(|t| !t.past_end).count());
+    let done = AtomicBool::new(false);
+    let shared = Mutex::new((Vec::<Mapping>::new(), ScanStats::default()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut local = Vec::new();
+                let mut st = ScanStats::default();
+                loop {
+                    if early && done.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(group) = groups.get(i) else { break };
+                    let leader = group[0];
+                    match scan_mm(root, leader.pid, &targets, &intervals) {
+                        Ok(MmScan::Done { runs, used_scan }) => {
+                            st.address_spaces += 1;
+                            st.pagemap_scan |= used_scan;
+                            if early {
+                                for r in runs.iter().filter(|r| r.maps_target(&targets)) {
+                                    let n = found[r.target].fetch_add(1, Ordering::Relaxed) + 1;
+                                    if n == targets[r.target].count
+                                        && remaining.fetch_sub(1, Ordering::Relaxed) == 1
+                                    {
+                                        done.store(true, Ordering::Relaxed);
+                                    }
+                                }
+                            }
+                            for r in runs {
+                                for p in group {
+                                    local.push(Mapping {
+                                        pid: p.pid,
+                                        comm: p.comm.clone(),
+                                        mm: leader.pid,
+                                        ..r.clone()
+                                    });
+                                }
+                            }
+                        }
+                        Ok(MmScan::NoMm) => st.exited += 1,
+                        Ok(MmScan::Hidden) => st.denied += 1,
+                        Err(e) if e.is_process_gone() => st.exited += 1,
+                        Err(e) if is_permission(&e) => st.denied += 1,
+                        Err(e) => {
+                            st.failed += 1;
+                            push_error(&mut st, e.to_string());
+                        }
+                    }
+                }
+                if let Ok(mut g) = shared.lock() {
+                    g.0.append(&mut local);
+                    merge_stats(&mut g.1, st);
+                }
+            });
+        }
+    });
+    let (mut mappings, st) = shared.into_inner().unwrap_or_default();
+    merge_stats(&mut stats, st);
+    stats.stopped_early = early && done.load(Ordering::Relaxed);
+    mappings.sort_by_key(|m| (m.target, m.pid, m.vaddr));
+    Ok(Report {
+        targets,
+        mappings,
+        stats,
+    })
+}
+
+fn push_error(st: &mut ScanStats, msg: String) {
+    if st.errors.len() < 10 {
+        st.errors.push(msg);
+    }
+}
+
+fn merge_stats(into: &mut ScanStats, from: ScanStats) {
+    into.address_spaces += from.address_spaces;
+    into.exited += from.exited;
+    into.denied += from.denied;
+    into.failed += from.failed;
+    into.pagemap_scan |= from.pagemap_scan;
+    for e in from.errors {
+        push_error(into, e);
+    }
+}
+
+fn is_permission(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)))
+}
+
+/// Does the process name `comm` (as the kernel keeps it, at most 15 bytes) match `want`?
+pub fn comm_matches(comm: &str, want: &str) -> bool {
+    comm == want || (comm.len() == 15 && want.starts_with(comm))
+}
+
+/// Read flags, count, cgroup and folio extent of each PFN (sorted, deduplicated). Many PFNs
+/// are split over worker threads, each with its own file descriptors (the kernel's per-PFN
+/// cost, not the syscalls, dominates scattered lookups).
+pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
+    let mut pfns = pfns.to_vec();
+    pfns.sort_unstable();
+    pfns.dedup();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+        .min(pfns.len() / 256)
+        .max(1);
+    if threads == 1 {
+        return read_targets_sorted(root, &pfns);
+    }
+    let per = pfns.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<Target>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pfns
+            .chunks(per)
+            .map(|c| s.spawn(move || read_targets_sorted(root, c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::NotFound("PFN reader thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(pfns.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
+    let idx: Vec<u64> = pfns.iter().map(|p| p.0).collect();
+    let flags_file = U64File::open_kpage(root, KpageFile::Flags)?;
+    let count_file = U64File::open_kpage(root, KpageFile::Count)?;
+    let cgroup_file = U64File::open_kpage(root, KpageFile::Cgroup).ok();
+    let flags = flags_file.gather(&idx)?;
+    let counts = count_file.gather(&idx)?;
+    let cgroups = match &cgroup_file {
+        Some(f) => f.gather(&idx).unwrap_or_else(|_| vec![None; idx.len()]),
+        None => vec![None; idx.len()],
+    };
+    let mut out = Vec::with_capacity(pfns.len());
+    let mut last_folio: Option<Folio> = None;
+    for (i, pfn) in pfns.iter().enumerate() {
+        let Some(raw) = flags[i] else {
+            out.push(Target {
+                pfn: *pfn,
+                past_end: true,
+                flags: PageFlags::empty(),
+                count: 0,
+                cgroup: None,
+                folio: None,
+            });
+            continue;
+        };
+        let f = PageFlags::from_bits_retain(raw);
+        let folio = if f.is_compound() {
+            // PFNs are sorted: many queries in one folio reuse the previous extent.
+            match last_folio {
+                Some(lf) if lf.head.0 <= pfn.0 && pfn.0 < lf.head.0 + lf.pages => Some(lf),
+                _ => folio_of(&flags_file, *pfn, f)?,
+            }
+        } else {
+            None
+        };
+        if folio.is_some() {
+            last_folio = folio;
+        }
+        out.push(Target {
+            pfn: *pfn,
+            past_end: false,
+            flags: f,
+            count: counts[i].unwrap_or(0),
+            cgroup: cgroups[i],
+            folio,
+        });
+    }
+    Ok(out)
+}
+
+/// Largest folio order probed: 2^20 pages ([`MAX_FOLIO_PAGES`]).
+const MAX_ORDER_PROBE: u32 = 20;
+
+/// The folio holding `pfn` whose kpageflags word is `flags`, or `None` when the page is not
+/// compound or the words read are inconsistent (the folio changed under us).
+///
+/// Folios are naturally aligned powers of two, so a few probes suffice instead of reading the
+/// folio page by page: the head is the first of `pfn` rounded down to 2, 4, 8, ... pages that is
+/// a `COMPOUND_HEAD`; the order is the first `j` for which `head + 2^j` is not a
+/// `COMPOUND_TAIL`. At most 2 x 20 single-word reads, whatever the folio size.
+pub fn folio_of(kpageflags: &U64File, pfn: Pfn, flags: PageFlags) -> Result<Option<Folio>> {
+    let head_bit = PageFlags::COMPOUND_HEAD.bits();
+    let tail_bit = PageFlags::COMPOUND_TAIL.bits();
+    let word = |i: u64| -> Result<u64> { Ok(kpageflags.get(i)?.unwrap_or(0)) };
+    let head = if flags.contains(PageFlags::COMPOUND_HEAD) {
+        pfn.0
+    } else if flags.contains(PageFlags::COMPOUND_TAIL) {
+        let mut found = None;
+        let mut last = pfn.0;
+        for k in 1..=MAX_ORDER_PROBE {
+            let cand = pfn.0 & !((1u64 << k) - 1);
+            if cand == last {
+                continue;
+            }
+            last = cand;
+            let w = word(cand)?;
+            if w & head_bit != 0 {
+                found = Some(cand);
+                break;
+            }
+            if w & tail_bit == 0 {
+                return Ok(None); // neither head nor tail: the folio changed
+            }
+        }
+        match found {
+            Some(h) => h,
+            None => return Ok(None),
+        }
+    } else {
+        return Ok(None);
+    };
+    let mut end = None;
+    for j in 0..=MAX_ORDER_PROBE {
+        let probe = head + (1u64 << j);
+        let w = word(probe)?;
+        if w & tail_bit == 0 || w & head_bit != 0 {
+            end = Some(probe);
+            break;
+        }
+    }
+    match end {
+        Some(e) if e > pfn.0 => Ok(Some(Folio {
+            head: Pfn(head),
+            pages: e - head,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// Sorted, disjoint PFN intervals, each with the targets it holds.
+struct Intervals {
+    starts: Vec<u64>,
+    ends: Vec<u64>,
+    targets: Vec<Vec<usize>>,
+    min: u64,
+    max: u64,
+}
+
+impl Intervals {
+    fn new(targets: &[Target]) -> Intervals {
+        let mut iv: Vec<(u64, u64, usize)> = targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.past_end)
+            .map(|(i, t)| {
+                let (s, e) = t.extent();
+                (s, e, i)
+            })
+            .collect();
+        iv.sort_unstable();
+        let mut out = Intervals {
+            starts: Vec::new(),
+            ends: Vec::new(),
+            targets: Vec::new(),
+            min: u64::MAX,
+            max: 0,
+        };
+        for (s, e, i) in iv {
+            // Overlaps (identical folios, or a folio that changed between reads) merge.
+            if let Some(last_end) = out.ends.last_mut()
+                && s < *last_end
+            {
+                *last_end = (*last_end).max(e);
+                if let Some(t) = out.targets.last_mut() {
+                    t.push(i);
+                }
+                continue;
+            }
+            out.starts.push(s);
+            out.ends.push(e);
+            out.targets.push(vec![i]);
+        }
+        if let (Some(&s), Some(&e)) = (out.starts.first(), out.ends.last()) {
+            out.min = s;
+            out.max = e;
+        }
+        out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    #[inline]
+    fn find(&self, pfn: u64) -> Option<usize> {
+        if pfn < self.min || pfn >= self.max {
+            return None;
+        }
+        let i = self.starts.partition_point(|&s| s <= pfn);
+        (i > 0 && pfn < self.ends[i - 1]).then(|| i - 1)
+    }
+}
+
+enum MmScan {
+    Done {
+        runs: Vec<Mapping>,
+        used_scan: bool,
+    },
+    /// No address space (zombie or exited between listing and reading).
+    NoMm,
+    /// Present pages read with PFN 0: no CAP_SYS_ADMIN.
+    Hidden,
+}
+
+/// The PAGEMAP_SCAN filter for these targets: present pages only (a swapped page has no PFN),
+/// and no zero-page mappings unless a target is a zero page.
+///
+/// Narrowing further to anonymous-only or file-only pages (the FILE category) was measured
+/// and rejected: the kernel then calls `vm_normal_page` for every PTE and the scan got ~50%
+/// slower overall (Linux 6.18, 2 vCPUs), more than the pagemap reads it saved.
+pub fn scan_filter(targets: &[Target]) -> ScanFilter {
+    use crate::pagemap::category::{PFNZERO, PRESENT};
+    let mut f = ScanFilter {
+        inverted: 0,
+        required: PRESENT,
+        any_of: 0,
+    };
+    if !targets
+        .iter()
+        .any(|t| !t.past_end && t.flags.contains(PageFlags::ZERO_PAGE))
+    {
+        f.required |= PFNZERO;
+        f.inverted |= PFNZERO;
+    }
+    f
+}
+
+/// One page hit: (target, vaddr, pfn, exclusive).
+type Hit = (usize, u64, u64, bool);
+
+fn scan_mm(root: &SysRoot, pid: u32, targets: &[Target], iv: &Intervals) -> Result<MmScan> {
+    let vmas = maps::read_maps(root, pid)?;
+    let user: Vec<&Vma> = vmas
+        .iter()
+        .filter(|v| v.kind != VmaKind::Vsyscall)
+        .collect();
+    if user.is_empty() {
+        return Ok(MmScan::NoMm);
+    }
+    let pm = Pagemap::open(root, pid)?;
+    // Small mappings are read whole (a pagemap read over an unpopulated hole is cheap, and
+    // adjacent small mappings merge into one read); large ones, where most of the range may be
+    // unpopulated reservations, are narrowed with PAGEMAP_SCAN first. Device-file mappings are
+    // always read whole: PAGEMAP_SCAN skips VM_PFNMAP mappings, and maps does not show VM flags.
+    let filter = scan_filter(targets);
+    let threshold = direct_read_max();
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    let mut used_scan = false;
+    let mut scan_works = true;
+    for v in &user {
+        let device = v.path.starts_with("/dev/") && !v.path.starts_with("/dev/shm/");
+        if !scan_works || device || v.len() <= threshold {
+            ranges.push((v.start.0, v.end.0));
+            continue;
+        }
+        match pm.scan_ranges(v.start..v.end, filter)? {
+            Some(regions) => {
+                used_scan = true;
+                ranges.extend(regions.iter().map(|r| (r.start.0, r.end.0)));
+            }
+            None => {
+                scan_works = false;
+                ranges.push((v.start.0, v.end.0));
+            }
+        }
+    }
+    let ranges = merge_ranges(ranges);
+    let ps = page_size();
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut hidden = false;
+    for (s, e) in ranges {
+        // The batch buffer is allocated per call: size it to the range (most are small).
+        let batch = usize::try_from(e.saturating_sub(s).div_ceil(ps))
+            .unwrap_or(PAGEMAP_BATCH)
+            .clamp(1, PAGEMAP_BATCH);
+        pm.for_each_batch(VirtAddr(s)..VirtAddr(e), batch, |addr, entries| {
+            for (k, ent) in entries.iter().enumerate() {
+                match ent.pfn() {
+                    Some(p) => {
+                        if let Some(j) = iv.find(p.0) {
+                            let va = addr.0 + k as u64 * ps;
+                            for &t in &iv.targets[j] {
+                                let (ts, te) = targets[t].extent();
+                                if ts <= p.0 && p.0 < te {
+                                    hits.push((t, va, p.0, ent.exclusive()));
+                                }
+                            }
+                        }
+                    }
+                    None => hidden |= ent.pfn_hidden(),
+                }
+            }
+            Ok(())
+        })?;
+    }
+    if hidden && hits.is_empty() {
+        return Ok(MmScan::Hidden);
+    }
+    hits.sort_unstable_by_key(|h| (h.0, h.1));
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < hits.len() {
+        let (t, va0, pfn0, _) = hits[i];
+        let vma = maps::find(&vmas, VirtAddr(va0));
+        let mut j = i + 1;
+        while j < hits.len() {
+            let (t2, va, pfn, _) = hits[j];
+            let k = (j - i) as u64;
+            if t2 != t
+                || va != va0 + k * ps
+                || pfn != pfn0 + k
+                || !vma.is_some_and(|v| v.contains(VirtAddr(va)))
+            {
+                break;
+            }
+            j += 1;
+        }
+        let target = &targets[t];
+        // Prefer the page that is the target itself.
+        let pick = (i..j).find(|&x| hits[x].2 == target.pfn.0).unwrap_or(i);
+        let (_, va, pfn, excl) = hits[pick];
+        runs.push(Mapping {
+            target: t,
+            pid,
+            comm: String::new(),
+            mm: pid,
+            vaddr: VirtAddr(va),
+            mapped_pfn: Pfn(pfn),
+            subpage: target.folio.map(|f| pfn - f.head.0),
+            pages: (j - i) as u64,
+            exclusive: excl,
+            vma: vma.cloned(),
+        });
+        i = j;
+    }
+    Ok(MmScan::Done { runs, used_scan })
+}
+
+/// Sort and merge overlapping or touching ranges.
+fn merge_ranges(mut r: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    r.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(r.len());
+    for (s, e) in r {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// What a page nobody maps is, from its flags (for a PFN with kpagecount 0, or one no readable
+/// process maps).
+pub fn explain(flags: PageFlags) -> &'static str {
+    let has = |f: PageFlags| flags.contains(f);
+    if flags.is_empty() {
+        "no flags set: free memory inside a buddy block, or a page the kernel never initialised \
+         or does not describe"
+    } else if has(PageFlags::NOPAGE) {
+        "no struct page: a hole in the physical address space"
+    } else if has(PageFlags::HWPOISON) {
+        "hardware-poisoned page, taken out of use"
+    } else if has(PageFlags::OFFLINE) {
+        "offline page (ballooned out or memory hot-unplug)"
+    } else if has(PageFlags::BUDDY) {
+        "free page (head of a free buddy block)"
+    } else if has(PageFlags::SLAB) {
+        "kernel slab page (kmalloc / kmem_cache objects)"
+    } else if has(PageFlags::PGTABLE) {
+        "page-table page"
+    } else if has(PageFlags::ZERO_PAGE) {
+        "the shared zero page"
+    } else if has(PageFlags::HUGE) {
+        "hugetlb page not mapped by any process (free in the hugetlb pool, or in a hugetlbfs \
+         file nobody maps)"
+    } else if has(PageFlags::RESERVED) {
+        "reserved page (kernel image, firmware or early boot allocation)"
+    } else if has(PageFlags::SWAPCACHE) {
+        "swap cache page not mapped by any process"
+    } else if has(PageFlags::ANON) {
+        "anonymous page not mapped by any process (being freed, migrated or reclaimed)"
+    } else if has(PageFlags::LRU) || has(PageFlags::UPTODATE) {
+        "page cache (file data) not mapped by any process"
+    } else if has(PageFlags::KSM) {
+        "KSM page not mapped by any process"
+    } else {
+        "kernel allocation without page-cache or slab flags (vmalloc, kernel stack, driver or \
+         network buffer...); drgn can identify it further"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(pfn: u64, folio: Option<(u64, u64)>) -> Target {
+        Target {
+            pfn: Pfn(pfn),
+            past_end: false,
+            flags: PageFlags::empty(),
+            count: 0,
+            cgroup: None,
+            folio: folio.map(|(h, n)| Folio {
+                head: Pfn(h),
+                pages: n,
+            }),
+        }
+    }
+
+    #[test]
+    fn intervals_find_and_merge() {
+        let ts = vec![
+            t(5, None),
+            t(0x201, Some((0x200, 0x200))),
+            t(0x3ff, Some((0x200, 0x200))),
+            t(0x1000, None),
+        ];
+        let iv = Intervals::new(&ts);
+        assert_eq!(iv.starts, vec![5, 0x200, 0x1000]);
+        assert_eq!(iv.targets[1], vec![1, 2]);
+        assert_eq!(iv.find(5), Some(0));
+        assert_eq!(iv.find(6), None);
+        assert_eq!(iv.find(4), None);
+        assert_eq!(iv.find(0x200), Some(1));
+        assert_eq!(iv.find(0x3ff), Some(1));
+        assert_eq!(iv.find(0x400), None);
+        assert_eq!(iv.find(0x1000), Some(2));
+        assert_eq!(iv.find(0x1001), None);
+    }
+
+    #[test]
+    fn folio_extent_from_flags_file() {
+        use std::io::Write;
+        let h = PageFlags::COMPOUND_HEAD.bits();
+        let tl = PageFlags::COMPOUND_TAIL.bits();
+        // 0..8 plain, an order-3 folio at 8..16, an order-1 folio at 16..18, 18 plain,
+        // an order-2 folio at 20..24
+        let mut words = vec![0u64; 32];
+        words[8] = h;
+        for w in &mut words[9..16] {
+            *w = tl;
+        }
+        words[16] = h;
+        words[17] = tl;
+        words[20] = h;
+        for w in &mut words[21..24] {
+            *w = tl;
+        }
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        for w in &words {
+            f.write_all(&w.to_ne_bytes()).expect("w");
+        }
+        let file = U64File::open(f.path()).expect("open");
+        let fl = |i: usize| PageFlags::from_bits_retain(words[i]);
+        let folio = |h, n| {
+            Some(Folio {
+                head: Pfn(h),
+                pages: n,
+            })
+        };
+        for p in 8..16 {
+            assert_eq!(
+                folio_of(&file, Pfn(p), fl(p as usize)).expect("r"),
+                folio(8, 8),
+                "{p}"
+            );
+        }
+        assert_eq!(folio_of(&file, Pfn(17), fl(17)).expect("r"), folio(16, 2));
+        assert_eq!(folio_of(&file, Pfn(16), fl(16)).expect("r"), folio(16, 2));
+        assert_eq!(folio_of(&file, Pfn(23), fl(23)).expect("r"), folio(20, 4));
+        assert_eq!(folio_of(&file, Pfn(1), fl(1)).expect("r"), None);
+        // A tail whose head is missing (the folio changed): no folio.
+        assert_eq!(
+            folio_of(&file, Pfn(19), PageFlags::COMPOUND_TAIL).expect("r"),
+            None
+        );
+    }
+
+    #[test]
+    fn ranges_merge() {
+        assert_eq!(
+            merge_ranges(vec![(10, 20), (0, 5), (15, 30), (30, 31), (40, 50)]),
+            vec![(0, 5), (10, 31), (40, 50)]
+        );
+    }
+
+    #[test]
+    fn comm_truncation() {
+        assert!(comm_matches("bash", "bash"));
+        assert!(!comm_matches("bash", "ba"));
+        assert!(comm_matches("0123456789abcde", "0123456789abcdefgh"));
+    }
+
+    #[test]
+    fn explanations() {
+        assert!(explain(PageFlags::BUDDY).starts_with("free"));
+        assert!(explain(PageFlags::SLAB).contains("slab"));
+        assert!(explain(PageFlags::LRU | PageFlags::UPTODATE).starts_with("page cache"));
+        assert!(explain(PageFlags::empty()).starts_with("no flags"));
+    }
+}
