@@ -243,17 +243,42 @@ fn word_mask(w: u64, start: u64, end: u64) -> u64 {
 }
 
 /// Make freshly faulted pages markable: pages still sitting in a CPU's LRU-add batch are not on
-/// an LRU list yet, and the kernel cannot mark those idle. `mlock(2)` drains every CPU's batch
-/// (`lru_add_drain_all`); this locks and unlocks one page of our own stack. Best effort.
+/// an LRU list yet, and the kernel cannot mark those idle. `mlock(2)` drains the batch of the
+/// CPU it runs on (`lru_add_drain`), so this moves the calling thread to each CPU it may run on
+/// in turn, locks and unlocks one page of its own stack there, and restores the affinity.
+/// Best effort: errors are ignored.
 pub fn drain_lru_batches() {
     let probe = [0u8; 1];
-    let addr = probe.as_ptr() as usize & !(page_size() as usize - 1);
-    // SAFETY: mlock/munlock only change residency attributes of our own mapped stack page.
-    unsafe {
-        if libc::mlock(addr as *const libc::c_void, page_size() as usize) == 0 {
-            libc::munlock(addr as *const libc::c_void, page_size() as usize);
+    let ps = page_size() as usize;
+    let addr = (std::hint::black_box(probe.as_ptr()) as usize & !(ps - 1)) as *const libc::c_void;
+    let lock_unlock = || {
+        // SAFETY: mlock/munlock only change residency attributes of our own mapped stack page.
+        unsafe {
+            if libc::mlock(addr, ps) == 0 {
+                libc::munlock(addr, ps);
+            }
         }
+    };
+    // SAFETY: cpu_set_t is plain data; sched_{get,set}affinity(0, ...) act on this thread.
+    unsafe {
+        let mut orig: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut orig) != 0 {
+            lock_unlock();
+            return;
+        }
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            if !libc::CPU_ISSET(cpu, &orig) {
+                continue;
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0 {
+                lock_unlock();
+            }
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &orig);
     }
+    std::hint::black_box(probe);
 }
 
 /// One tracked page: where it is mapped (when known), its PFN and the PFN whose idle bit
