@@ -91,7 +91,7 @@ pub fn soft_offline(root: &SysRoot, addr: PhysAddr) -> Result<()> {
         return Err(Error::Unsupported {
             path,
             what: "soft offlining".into(),
-            hint: "the kernel needs CONFIG_MEMORY_FAILURE".into(),
+            hint: "the kernel needs CONFIG_MEMORY_FAILURE and CONFIG_MEMORY_HOTPLUG (the file belongs to the memory block devices)".into(),
         });
     }
     write_hex(&path, addr.0)

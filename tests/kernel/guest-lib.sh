@@ -7,15 +7,15 @@ pass() { echo "PASS $1: $2"; }
 fail() { echo "FAIL $1: $2"; KT_FAILS=$((KT_FAILS + 1)); }
 skip() { echo "SKIP $1: $2"; }
 # check NAME DETAIL CMD...: PASS when CMD succeeds
-check() { n=$1 d=$2; shift 2; if "$@"; then pass "$n" "$d"; else fail "$n" "$d"; fi; }
+check() { _cn=$1 _cd=$2; shift 2; if "$@"; then pass "$_cn" "$_cd"; else fail "$_cn" "$_cd"; fi; }
 # wait_file FILE [TENTHS]: wait up to TENTHS/10 s (default 10 s) for FILE to exist
-wait_file() { i=0; while [ ! -e "$1" ]; do i=$((i + 1)); [ $i -gt "${2:-100}" ] && return 1; sleep 0.1; done; }
+wait_file() { _i=0; while [ ! -e "$1" ]; do _i=$((_i + 1)); [ $_i -gt "${2:-100}" ] && return 1; sleep 0.1; done; }
 # jfield FIELD: the numeric value of "FIELD": in a JSON line on stdin
 jfield() { sed -n "s/.*\"$1\":\([0-9-]*\).*/\1/p" | head -1; }
 # within PCT GOT WANT: |GOT - WANT| <= PCT % of WANT
-within() { d=$(($2 - $3)); [ $d -lt 0 ] && d=$((-d)); [ $((d * 100)) -le $(($1 * $3)) ]; }
+within() { _w=$(($2 - $3)); [ $_w -lt 0 ] && _w=$((-_w)); [ $((_w * 100)) -le $(($1 * $3)) ]; }
 # flags PFN: kpageflags of PFN as a decimal number (independent reader /bin/kpf)
-flags() { v=$(kpf get "$1") || return 1; echo $((v)); }
+flags() { _v=$(kpf get "$1") || return 1; echo $((_v)); }
 hasbit() { [ $(( ($(flags "$1") >> $2) & 1 )) = 1 ]; }
 uptime_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
 finish() { echo "ktest: $KT_FAILS failure(s)"; exit $KT_FAILS; }
