@@ -250,22 +250,27 @@ mod tests {
     fn guards() {
         assert_eq!(info(PageFlags::LRU | PageFlags::ANON).refusal(), None);
         assert_eq!(info(PageFlags::BUDDY).refusal(), None);
-        assert!(info(PageFlags::SLAB).refusal().unwrap().contains("slab"));
+        assert!(
+            info(PageFlags::SLAB)
+                .refusal()
+                .expect("test value")
+                .contains("slab")
+        );
         assert!(
             info(PageFlags::empty())
                 .refusal()
-                .unwrap()
+                .expect("test value")
                 .contains("kernel-owned")
         );
         assert!(
             info(PageFlags::LRU | PageFlags::HWPOISON)
                 .refusal()
-                .unwrap()
+                .expect("test value")
                 .contains("poisoned")
         );
         let mut i = info(PageFlags::LRU);
         i.system_ram = Some(false);
         i.region = Some("PCI Bus 0000:00".into());
-        assert!(i.refusal().unwrap().contains("not System RAM"));
+        assert!(i.refusal().expect("test value").contains("not System RAM"));
     }
 }

@@ -643,7 +643,7 @@ mod tests {
     fn smaps_parse() {
         let t = "7f00-7f10 rw-p 00000000 00:00 0 \nRss:                  8 kB\nReferenced:            4 kB\n\
                  7f20-7f30 r--p 00000000 08:01 12 /lib/x.so\nRss: 0 kB\nReferenced: 0 kB\nVmFlags: rd mr\n";
-        let v = parse_smaps(t, Path::new("smaps")).unwrap();
+        let v = parse_smaps(t, Path::new("smaps")).expect("test value");
         assert_eq!(v.len(), 2);
         assert_eq!((v[0].rss, v[0].referenced), (8192, 4096));
         assert_eq!(v[1].vma.path, "/lib/x.so");

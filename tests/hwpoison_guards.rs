@@ -17,7 +17,9 @@ fn fixture(with_injector: bool) -> tempfile::TempDir {
     flags[0x11] = SLAB;
     let bytes: Vec<u8> = flags.iter().flat_map(|f| f.to_le_bytes()).collect();
     std::fs::write(proc.join("kpageflags"), &bytes).expect("kpageflags");
-    let counts: Vec<u8> = (0..64u64).flat_map(|i| u64::from(i == 0x10).to_le_bytes()).collect();
+    let counts: Vec<u8> = (0..64u64)
+        .flat_map(|i| u64::from(i == 0x10).to_le_bytes())
+        .collect();
     std::fs::write(proc.join("kpagecount"), counts).expect("kpagecount");
     std::fs::write(
         proc.join("iomem"),
@@ -58,7 +60,10 @@ fn without_yes_nothing_happens() {
     let d = fixture(true);
     let (rc, out) = pgtool(d.path(), &["inject", "0x10"]);
     assert_eq!(rc, 2, "{out}");
-    assert!(out.contains("PFN 0x10 (phys 0x10000, System RAM): flags lru,mmap,anonymous"), "{out}");
+    assert!(
+        out.contains("PFN 0x10 (phys 0x10000, System RAM): flags lru,mmap,anonymous"),
+        "{out}"
+    );
     assert!(out.contains("rerun with --yes"), "{out}");
     assert_eq!(injected(d.path()), "");
 }
@@ -78,7 +83,11 @@ fn yes_writes_hex_pfn_newline() {
 #[test]
 fn kernel_pages_and_non_ram_are_refused_without_force() {
     let d = fixture(true);
-    for (pfn, why) in [("0x11", "slab"), ("0x12", "kernel-owned"), ("0x0", "not System RAM")] {
+    for (pfn, why) in [
+        ("0x11", "slab"),
+        ("0x12", "kernel-owned"),
+        ("0x0", "not System RAM"),
+    ] {
         let (rc, out) = pgtool(d.path(), &["inject", "--yes", pfn]);
         assert_eq!(rc, 2, "{pfn}: {out}");
         assert!(out.contains(why) && out.contains("--force"), "{pfn}: {out}");

@@ -72,9 +72,15 @@ fn pageset_marks_heads_and_reads_them_for_tails() {
     let mut w = vec![0u64; 4096];
     bm.read_words(0, &mut w).expect("read");
     let ones: u32 = w.iter().map(|x| x.count_ones()).sum();
-    assert_eq!(ones, 4, "only the head and the three small pages carry bits");
+    assert_eq!(
+        ones, 4,
+        "only the head and the three small pages carry bits"
+    );
     let bits = set.read(&bm).expect("read");
-    assert!(bits[0].iter().all(|b| *b), "every page of the folio reads its head's bit");
+    assert!(
+        bits[0].iter().all(|b| *b),
+        "every page of the folio reads its head's bit"
+    );
     // The "kernel" clears the head's bit (the folio was accessed): all 512 pages read accessed.
     bm.write_words(0x200 / 64, &[0]).expect("clear");
     let bits = set.read(&bm).expect("read");

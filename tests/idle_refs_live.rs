@@ -123,14 +123,21 @@ fn wss_refs_tracks_a_changing_working_set() {
     let mut failures = Vec::new();
     for pct in [30usize, 80, 5, 0] {
         std::fs::write(&ctl, pct.to_string()).expect("write ctl");
-        assert!(wait_for(&ctl.with_extension("ack"), &pct.to_string()), "child did not ack {pct}");
+        assert!(
+            wait_for(&ctl.with_extension("ack"), &pct.to_string()),
+            "child did not ack {pct}"
+        );
         std::thread::sleep(Duration::from_millis(100));
         let o = Command::new(env!("CARGO_BIN_EXE_pgtool"))
             .args(["idle", "wss", "--pid", &pid.to_string(), "--method", "refs"])
             .args(["--interval", "500ms", "--count", "2", "--csv"])
             .output()
             .expect("run pgtool");
-        assert!(o.status.success(), "pgtool failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "pgtool failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let text = String::from_utf8_lossy(&o.stdout);
         let want = PAGES * pct / 100;
         for iv in ["1", "2"] {

@@ -8,12 +8,14 @@ use pgtool::{Error, Pfn, VirtAddr};
 
 /// Arguments of `pgtool hwpoison`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Nothing is done without --yes: pgtool prints what the pages are and \
+#[command(
+    after_help = "Nothing is done without --yes: pgtool prints what the pages are and \
 what it would do, and exits with status 2. Pages outside System RAM and kernel-owned pages \
 (slab, reserved, page tables, offline, zero page, or pages with none of the lru/anon/mmap/\
 swapbacked/swapcache/buddy flags) are refused unless --force. Needs root; the injection files \
 are <debugfs>/hwpoison/{corrupt-pfn,unpoison-pfn} (module hwpoison_inject; DEBUGFS_PATH is \
-honoured, debugfs is mounted when needed).")]
+honoured, debugfs is mounted when needed)."
+)]
 pub struct Args {
     #[command(subcommand)]
     action: Action,

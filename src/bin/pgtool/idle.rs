@@ -207,7 +207,9 @@ fn collect(root: &SysRoot, src: &Source) -> Result<PageSet, Error> {
         let ino = pgtool::cgroup::inode_of(cg)?;
         PageSet::from_cgroup(root, ino)
     } else {
-        Err(Error::Usage("name the pages: --pid, --pfn or --cgroup".into()))
+        Err(Error::Usage(
+            "name the pages: --pid, --pfn or --cgroup".into(),
+        ))
     }
 }
 
@@ -605,13 +607,28 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range("10-20", false, 1).unwrap(), 10..20);
-        assert_eq!(parse_range("0x10,+2", false, 1).unwrap(), 16..18);
-        assert_eq!(parse_range("1000", true, 4096).unwrap(), 0x1000..0x2000);
-        assert_eq!(parse_range("1000+1000", true, 1).unwrap(), 0x1000..0x2000);
+        assert_eq!(parse_range("10-20", false, 1).expect("test value"), 10..20);
+        assert_eq!(
+            parse_range("0x10,+2", false, 1).expect("test value"),
+            16..18
+        );
+        assert_eq!(
+            parse_range("1000", true, 4096).expect("test value"),
+            0x1000..0x2000
+        );
+        assert_eq!(
+            parse_range("1000+1000", true, 1).expect("test value"),
+            0x1000..0x2000
+        );
         assert!(parse_range("20-10", false, 1).is_err());
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            parse_duration("500ms").expect("test value"),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_duration("2").expect("test value"),
+            Duration::from_secs(2)
+        );
         assert!(parse_duration("x").is_err());
     }
 }
