@@ -42,8 +42,9 @@ check idle.vma "--vma [anon]: pages=$pg (>= $N)" [ "${pg:-0}" -ge $N ]
 pfn=$(pgtool idle read --pid $P --addr 0x$A -L --csv | awk -F, 'NR==2{print $2}')
 pgtool idle mark --pfn "$pfn+64" 2>/dev/null
 j=$(pgtool idle read --pfn "$pfn+64" --json)
-pg=$(echo "$j" | jfield pages)
-check idle.pfn "--pfn $pfn+64: $j" [ "$pg" = 64 ]
+pg=$(echo "$j" | jfield pages) id=$(echo "$j" | jfield idle_pages) ac=$(echo "$j" | jfield accessed_pages)
+# (the range is clipped to System RAM, so near the end of memory it holds fewer than 64 pages)
+check idle.pfn "--pfn $pfn+64: $j" [ "${pg:-0}" -ge 1 -a "${pg:-0}" -le 64 -a $((id + ac)) = "${pg:-0}" ]
 j=$(pgtool idle read --pid $P --addr 0x$A --json)
 check idle.pfn.marks-that-page "page at 0x$A after --pfn mark: $j" [ "$(echo "$j" | jfield idle_pages)" = 1 ]
 
