@@ -248,6 +248,25 @@ fn vma_label(v: &Option<Vma>) -> String {
 
 fn read(root: &SysRoot, a: ReadArgs) -> Result<i32, Error> {
     let bitmap = IdleBitmap::open(root, false)?;
+    if let (Some(p), None, false) = (&a.source.pfn, a.source.pid, a.list) {
+        // A PFN range can be all of memory: count it in chunks, never holding a page list.
+        let r = parse_range(p, false, 1)?;
+        let mut total = Counts::default();
+        let mut s = r.start;
+        while s < r.end {
+            let e = r.end.min(s.saturating_add(1 << 18));
+            let set = PageSet::from_pfn_range(root, Pfn(s)..Pfn(e))?;
+            let c = idle::count(&set.read(&bitmap)?.concat());
+            total.pages += c.pages;
+            total.idle_pages += c.idle_pages;
+            total.accessed_pages += c.accessed_pages;
+            s = e;
+        }
+        let set = PageSet {
+            groups: vec![(None, Vec::new())],
+        };
+        return print_totals(a.format.format(), &set, &[Vec::new()], total);
+    }
     let set = collect(root, &a.source)?;
     let bits = set.read(&bitmap)?;
     let out = io::stdout();
@@ -295,6 +314,17 @@ fn read(root: &SysRoot, a: ReadArgs) -> Result<i32, Error> {
         }
         return Ok(0);
     }
+    print_totals(fmt, &set, &bits, total)
+}
+
+fn print_totals(
+    fmt: Format,
+    set: &PageSet,
+    bits: &[Vec<bool>],
+    total: Counts,
+) -> Result<i32, Error> {
+    let out = io::stdout();
+    let mut out = out.lock();
     match fmt {
         Format::Json => write_json_line(&mut out, &total)?,
         Format::Csv => {
@@ -310,7 +340,7 @@ fn read(root: &SysRoot, a: ReadArgs) -> Result<i32, Error> {
             let mut t = output::table();
             t.set_header(["mapping", "pages", "idle", "accessed"]);
             if set.groups.len() > 1 {
-                for (g, b) in set.groups.iter().zip(&bits) {
+                for (g, b) in set.groups.iter().zip(bits) {
                     if g.1.is_empty() {
                         continue;
                     }

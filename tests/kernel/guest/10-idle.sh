@@ -56,6 +56,12 @@ id=$(echo "$j" | jfield idle_pages) ac=$(echo "$j" | jfield accessed_pages)
 check idle.cgroup "memcg kt: $j (want idle in [$((N - 1)), $((N + 64))], accessed >= 1)" \
   [ $rc = 0 -a "${id:-0}" -ge $((N - 1)) -a "${id:-0}" -le $((N + 64)) -a "${ac:-0}" -ge 1 ]
 
+# all of memory (read in chunks): every System RAM page of the 512 MiB guest, holes skipped
+t0=$(uptime_ms); j=$(pgtool idle read --pfn 0-0x1000000 --json); rc=$?; t1=$(uptime_ms)
+pg=$(echo "$j" | jfield pages)
+check idle.pfn.all "rc=$rc $j in $((t1 - t0)) ms (want 100000..131072 pages)" \
+  [ $rc = 0 -a "${pg:-0}" -ge 100000 -a "${pg:-0}" -le 131072 ]
+
 # errors: a pid that does not exist
 pgtool idle read --pid 999999 >/dev/null 2>&1; rc=$?
 check idle.nopid "read --pid 999999 exits 1 (got $rc)" [ $rc = 1 ]
