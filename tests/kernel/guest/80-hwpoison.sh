@@ -29,8 +29,11 @@ check hwpoison.guard.slab "slab PFN $spfn, --yes without --force: rc=$rc: $out" 
 out=$(pgtool hwpoison inject --yes 0x0 2>&1); rc=$?
 check hwpoison.guard.pfn0 "PFN 0: rc=$rc: $out" [ $rc = 2 ]
 
-# inject for real
-out=$(pgtool hwpoison inject --yes --pid $P --addr $A 2>&1); rc=$?
+# inject for real, with debugfs unmounted and DEBUGFS_PATH elsewhere: pgtool mounts it there
+umount /sys/kernel/debug 2>/dev/null; mkdir -p /tmp/dbg
+out=$(DEBUGFS_PATH=/tmp/dbg pgtool hwpoison inject --yes --pid $P --addr $A 2>&1); rc=$?
+check hwpoison.debugfs-mounted "DEBUGFS_PATH=/tmp/dbg was mounted: $(grep ' /tmp/dbg ' /proc/mounts)" \
+  grep -q ' /tmp/dbg debugfs ' /proc/mounts
 echo "$out"
 inj_ok() { [ $rc = 0 ] && poisoned "$pfn"; }
 check hwpoison.inject "rc=$rc; kpageflags of $pfn = $(kpf get $pfn)" inj_ok
