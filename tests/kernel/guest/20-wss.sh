@@ -1,0 +1,51 @@
+# pgtool idle wss: a process with a known, changing working set, 4 KiB pages and THP.
+. /ktest/lib.sh
+NA=4096 MB=32
+# the kernel turns THP off by default below 512 MiB of RAM: allow it for madvised regions
+echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
+echo madvise > /sys/kernel/mm/transparent_hugepage/defrag
+wsprog $NA $MB /tmp/ws.ctl /tmp/ws.info &
+P=$!
+wait_file /tmp/ws.info 300 || { fail wss.setup "wsprog did not start"; finish; }
+set -- $(cat /tmp/ws.info); A=$2 NB=$5 B=$4
+thp=$(awk -v b="$B" '$1 ~ "^"b"-" {f=1} f && /^AnonHugePages:/ {print $2; exit}' /proc/$P/smaps)
+check wss.thp-present "THP region AnonHugePages: ${thp:-?} kB (want $((MB * 1024)))" [ "${thp:-0}" = $((MB * 1024)) ]
+for method in idle refs; do
+  for phase in "25 50" "75 25" "10 100" "0 0"; do
+    set -- $phase; pa=$1 pb=$2
+    rm -f /tmp/ws.info.ack; echo "$pa $pb" > /tmp/ws.ctl
+    wait_file /tmp/ws.info.ack 50; sleep 0.2
+    t0=$(uptime_ms)
+    pgtool idle wss --pid $P --interval 1s --count 2 --method $method --csv > /tmp/ws.csv 2>/tmp/ws.err
+    rc=$? t1=$(uptime_ms)
+    [ $rc = 0 ] || { fail wss.$method "rc=$rc $(cat /tmp/ws.err)"; continue; }
+    for iv in 1 2; do
+      ga=$(awk -F, -v i=$iv -v s=0x$A '$1 == i && $3 == s {print $8}' /tmp/ws.csv)
+      gb=$(awk -F, -v i=$iv -v s=0x$B '$1 == i && $3 == s {print $8}' /tmp/ws.csv)
+      tot=$(awk -F, -v i=$iv '$1 == i && $3 == "" {print $8}' /tmp/ws.csv)
+      wa=$((NA * pa / 100)) wb=$((NB * pb / 100))
+      check wss.$method.small.$pa "interval $iv: accessed ${ga:-?} of $NA 4K pages, want $wa (5%)" \
+        within 5 "${ga:--99999}" $wa
+      check wss.$method.thp.$pb "interval $iv: accessed ${gb:-?} of $NB pages in THP, want $wb (5%)" \
+        within 5 "${gb:--99999}" $wb
+      # the whole process: the two regions plus what its loop touches (text, stack, data)
+      o=$(( ${tot:-0} - ${ga:-0} - ${gb:-0} ))
+      check wss.$method.total.$pa.$pb "interval $iv: process accessed ${tot:-?} = regions + $o other pages (want 0..64 others)" \
+        [ -n "$tot" -a $o -ge 0 -a $o -le 64 ]
+    done
+    echo "wss.$method phase $pa/$pb: 2 intervals in $((t1 - t0)) ms"
+  done
+done
+# JSON: one object per VMA per interval and one with "vma": null; the documented fields
+pgtool idle wss --pid $P --interval 300ms --count 1 --json > /tmp/ws.json
+n=$(grep -c '"vma":null' /tmp/ws.json); nv=$(grep -c '"vma":{' /tmp/ws.json)
+f=$(grep '"vma":null' /tmp/ws.json)
+ok=1; for k in interval pid pages accessed_pages idle_pages accessed_bytes; do
+  echo "$f" | grep -q "\"$k\":[0-9]" || ok=0; done
+check wss.json "$n null-vma object(s), $nv VMA objects: $f" [ "$n" = 1 -a "$nv" -ge 2 -a $ok = 1 ]
+# Prometheus textfile: written atomically, parsable lines
+pgtool idle wss --pid $P --interval 300ms --count 2 --prometheus /tmp/wss.prom > /dev/null
+check wss.prometheus "$(grep -c '^pgtool_wss_' /tmp/wss.prom 2>/dev/null) samples, # EOF: $(tail -1 /tmp/wss.prom 2>/dev/null)" \
+  sh -c "grep -q '^pgtool_wss_accessed_bytes{pid=\"$P\",vma=\"all\"} [0-9]' /tmp/wss.prom && tail -1 /tmp/wss.prom | grep -qx '# EOF' && [ ! -e /tmp/wss.prom.tmp ]"
+kill $P
+finish

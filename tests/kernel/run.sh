@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# tests/kernel/run.sh -- pgtool's real-kernel tests: build a static pgtool, the test programs
+# (tests/kernel/progs/*.c) and a static reference page-types, then boot a kernel that has
+# page_idle, hwpoison injection, page_owner and KFENCE under QEMU (tests/kernel/qemu-kernel.sh,
+# kernel built once and cached under ~/.cache/pgtool-qemu) once per guest script
+# tests/kernel/guest/*.sh, and collect its PASS/FAIL/SKIP lines.
+#
+# Usage: tests/kernel/run.sh [PATTERN...]   run only guest scripts whose name contains a PATTERN
+# Environment:
+#   PGTOOL_KTEST_OUT      build/log dir (default target/kernel-test)
+#   PGTOOL_KTEST_PROFILE  cargo profile for the static pgtool (default release)
+#   PGTOOL_KTEST_MEM      guest memory (default 512M)   PGTOOL_KTEST_SMP guest CPUs (default 2)
+#   PGTOOL_QEMU_CACHE     kernel cache (default ~/.cache/pgtool-qemu)
+#   PGTOOL_REF_DIR        reference tools (default ~/.cache/pgtool-ref; built by tools/build-reference.sh)
+# Guest layout: /bin/pgtool, /bin/ref-page-types (reference page-types, static), /bin/<prog> for
+#   each progs/*.c, /ktest/lib.sh (guest-lib.sh: pass/fail/check helpers), /ktest/guest/*.sh.
+#   Kernel command line adds: page_owner=on kfence.sample_interval=10. debugfs is mounted at
+#   /sys/kernel/debug, cgroup2 at /sys/fs/cgroup, tmpfs at /tmp.
+# A new guest/*.sh is picked up automatically; it reports with pass/fail/skip and ends with finish.
+# Exit status: 0 when every check passed (SKIPs allowed), 1 when any check failed or the harness
+#   could not build or boot (qemu, kernel, compiler missing: the reason is printed).
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${PGTOOL_KTEST_OUT:-$ROOT/target/kernel-test}
+PROFILE=${PGTOOL_KTEST_PROFILE:-release}
+REF=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}
+T_START=$(date +%s%N)
+say() { echo "kernel-tests: $*" >&2; }
+die() { echo "kernel-tests: FAIL: $*" >&2; exit 1; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+mkdir -p "$OUT/bin" "$OUT/logs" || die "cannot create $OUT"
+rm -f "$OUT"/bin/* "$OUT"/logs/*
+
+# (a) static pgtool
+TRIPLE=x86_64-unknown-linux-gnu
+t=$(date +%s%N)
+(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --profile "$PROFILE" \
+   --target $TRIPLE --bin pgtool) || die "static build of pgtool failed (cargo build --target $TRIPLE with +crt-static)"
+dir=$PROFILE; [ "$PROFILE" = dev ] && dir=debug
+cp "$ROOT/target/$TRIPLE/$dir/pgtool" "$OUT/bin/pgtool" || die "no static pgtool at target/$TRIPLE/$dir/pgtool"
+say "static pgtool built in $(ms_since $t) ms"
+
+# (b) static test programs
+command -v gcc >/dev/null || die "gcc not found (apt-get install gcc libc6-dev)"
+for c in "$HERE"/progs/*.c; do
+  [ -e "$c" ] || continue
+  n=$(basename "$c" .c)
+  gcc -static -O2 -Wall -o "$OUT/bin/$n" "$c" 2>"$OUT/logs/gcc-$n.log" ||
+    { cat "$OUT/logs/gcc-$n.log" >&2; die "gcc -static $c failed (needs libc6-dev)"; }
+done
+
+# (c) static reference page-types, for comparisons in the same VM
+if [ ! -d "$REF/src/tools" ]; then
+  say "building the reference tools (tools/build-reference.sh)"
+  "$ROOT/tools/build-reference.sh" "$REF/bin" >&2 || say "reference tools could not be built"
+fi
+PT_SRC=$(ls -d "$REF"/src/tools/mm "$REF"/src/tools/vm 2>/dev/null | head -1)
+if [ -n "$PT_SRC" ] && [ -f "$PT_SRC/page-types.c" ]; then
+  [ -f "$PT_SRC/../lib/api/libapi.a" ] || make -s -C "$PT_SRC/../lib/api" >/dev/null 2>&1
+  if ! gcc -static -O2 -I"$PT_SRC/../lib" -o "$OUT/bin/ref-page-types" "$PT_SRC/page-types.c" \
+      "$PT_SRC/../lib/api/libapi.a" 2>"$OUT/logs/gcc-page-types.log"; then
+    say "static reference page-types failed to build (see $OUT/logs/gcc-page-types.log); checks needing it will fail"
+  fi
+else
+  say "no reference page-types source under $REF/src; checks needing it will fail"
+fi
+
+# (d) the kernel (built once, cached)
+QK=$HERE/qemu-kernel.sh
+t=$(date +%s%N)
+"$QK" --prepare > "$OUT/logs/prepare.log" 2>&1 ||
+  { tail -20 "$OUT/logs/prepare.log" >&2; die "cannot get qemu or the test kernel (see $OUT/logs/prepare.log)"; }
+say "kernel ready in $(ms_since $t) ms ($(grep -o 'kernel built in [0-9]* s' "$OUT/logs/prepare.log" || echo cached))"
+
+# (e) one boot per guest script
+FILES=()
+for b in "$OUT"/bin/*; do
+  [ "$(basename "$b")" = pgtool ] || FILES+=(--file "$b:/bin/$(basename "$b")")
+done
+FILES+=(--file "$HERE/guest-lib.sh:/ktest/lib.sh" --file "$HERE/guest:/ktest/guest")
+PASS=0 FAIL=0 SKIP=0 BOOTS=0
+FAILED=()
+for s in "$HERE"/guest/*.sh; do
+  [ -e "$s" ] || continue
+  name=$(basename "$s" .sh)
+  if [ $# -gt 0 ]; then
+    m=0; for p in "$@"; do case $name in *"$p"*) m=1 ;; esac; done
+    [ $m = 1 ] || continue
+  fi
+  log=$OUT/logs/$name.console.log
+  t=$(date +%s%N)
+  "$QK" -q --log "$log" --timeout "${PGTOOL_KTEST_TIMEOUT:-400}" --mem "${PGTOOL_KTEST_MEM:-512M}" \
+    --smp "${PGTOOL_KTEST_SMP:-2}" --append "kfence.sample_interval=10" "${FILES[@]}" \
+    --cmd "sh /ktest/guest/$name.sh" "$OUT/bin/pgtool" > "$OUT/logs/$name.qemu.log" 2>&1
+  rc=$?
+  wall=$(ms_since $t)
+  BOOTS=$((BOOTS + 1))
+  [ -f "$log" ] || { FAIL=$((FAIL + 1)); FAILED+=("$name: no console log (qemu rc $rc): $(tail -3 "$OUT/logs/$name.qemu.log" | tr '\n' ' ')"); continue; }
+  p=$(grep -ac '^PASS ' "$log") f=$(grep -ac '^FAIL ' "$log") k=$(grep -ac '^SKIP ' "$log")
+  grep -a -E '^(PASS|FAIL|SKIP) ' "$log"
+  PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + k))
+  while IFS= read -r l; do FAILED+=("$name: $l"); done < <(grep -a '^FAIL ' "$log")
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+    FAIL=$((FAIL + 1))
+    FAILED+=("$name: guest exit status $rc with no FAIL line (124 timeout, 125 panic/no status): $(tail -5 "$log" | tr '\n' ' ')")
+  fi
+  say "$name: $p passed, $f failed, $k skipped; boot+test $wall ms ($(grep -o 'wall [0-9]* ms' "$OUT/logs/$name.qemu.log" | tail -1))"
+done
+[ $BOOTS -gt 0 ] || die "no guest script matched"
+say "total: $PASS passed, $FAIL failed, $SKIP skipped in $BOOTS boot(s), $(ms_since "$T_START") ms overall"
+if [ $FAIL -gt 0 ]; then
+  say "failures:"; for l in "${FAILED[@]}"; do echo "  $l" >&2; done
+  exit 1
+fi
+exit 0
