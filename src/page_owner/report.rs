@@ -1,0 +1,1 @@
+//! pgtool page-owner report (being written).
