@@ -270,7 +270,11 @@ pub fn pages_of(order: Capture<'_>) -> i32 {
         Some(v) => {
             // long -> int truncation, then `1 << order` as x86 executes it (count masked to 5 bits).
             let o = v as i64 as i32;
-            if o > 64 { 0 } else { 1i32.wrapping_shl(o as u32) }
+            if o > 64 {
+                0
+            } else {
+                1i32.wrapping_shl(o as u32)
+            }
         }
         None => 0,
     }
@@ -286,7 +290,8 @@ pub fn pid_of(c: Capture<'_>) -> i32 {
 
 /// A timestamp as page_owner_sort reads it: all-ones when missing or out of range.
 pub fn ts_of(c: Capture<'_>) -> u64 {
-    c.and_then(|d| parse_digits(d, u64::MAX)).unwrap_or(u64::MAX)
+    c.and_then(|d| parse_digits(d, u64::MAX))
+        .unwrap_or(u64::MAX)
 }
 
 /// page_owner_sort's allocator bits.

@@ -15,8 +15,8 @@
 //! lines, and integer comparators overflowing for pids near ±2^31 during the cull pass.
 
 use super::{
-    BlockReader, allocator, allocator_of, find_comm, find_free_ts, find_order, find_pid,
-    find_tgid, find_ts_nsec, pages_of, pid_of, ts_of,
+    BlockReader, allocator, allocator_of, find_comm, find_free_ts, find_order, find_pid, find_tgid,
+    find_ts_nsec, pages_of, pid_of, ts_of,
 };
 use hashbrown::HashTable;
 use std::cmp::Ordering;
@@ -451,8 +451,20 @@ impl Sorter {
         let ts = ts_of(ts_c);
         let free_ts = ts_of(fts_c);
         if dbg {
-            dbg_num(stderr, buf, ts_c, "wrong ts_nsec", ts_c.is_some_and(|d| ts_ok(d)))?;
-            dbg_num(stderr, buf, fts_c, "wrong free_ts_nsec", fts_c.is_some_and(|d| ts_ok(d)))?;
+            dbg_num(
+                stderr,
+                buf,
+                ts_c,
+                "wrong ts_nsec",
+                ts_c.is_some_and(|d| ts_ok(d)),
+            )?;
+            dbg_num(
+                stderr,
+                buf,
+                fts_c,
+                "wrong free_ts_nsec",
+                fts_c.is_some_and(|d| ts_ok(d)),
+            )?;
         }
         let f = self.opts.filter;
         if f & filter::UNRELEASE != 0 && free_ts != 0 && ts < free_ts {
@@ -495,8 +507,20 @@ impl Sorter {
                 no_match(stderr, buf)?;
             }
             dbg_order(stderr, buf, order)?;
-            dbg_num(stderr, buf, ts_c, "wrong ts_nsec", ts_c.is_some_and(|d| ts_ok(d)))?;
-            dbg_num(stderr, buf, fts_c, "wrong free_ts_nsec", fts_c.is_some_and(|d| ts_ok(d)))?;
+            dbg_num(
+                stderr,
+                buf,
+                ts_c,
+                "wrong ts_nsec",
+                ts_c.is_some_and(|d| ts_ok(d)),
+            )?;
+            dbg_num(
+                stderr,
+                buf,
+                fts_c,
+                "wrong free_ts_nsec",
+                fts_c.is_some_and(|d| ts_ok(d)),
+            )?;
         }
         let stack_off = memchr::memchr(b'\n', txt).map_or(txt.len(), |i| i + 1);
         let cand = Group {
@@ -676,14 +700,22 @@ fn print_allocator(out: &mut dyn Write, a: i32) -> io::Result<()> {
 }
 
 fn ts_ok(d: &[u8]) -> bool {
-    !d.is_empty() && d.len() <= 20 && d.iter().try_fold(0u64, |v, &c| v.checked_mul(10)?.checked_add(u64::from(c - b'0'))).is_some()
+    !d.is_empty()
+        && d.len() <= 20
+        && d.iter()
+            .try_fold(0u64, |v, &c| {
+                v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+            })
+            .is_some()
 }
 
 fn pid_ok(c: super::Capture<'_>) -> bool {
     c.is_some_and(|d| {
         !d.is_empty()
             && d.iter()
-                .try_fold(0u64, |v, &c| v.checked_mul(10)?.checked_add(u64::from(c - b'0')))
+                .try_fold(0u64, |v, &c| {
+                    v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+                })
                 .is_some_and(|v| v <= i64::MAX as u64)
     })
 }
@@ -716,7 +748,9 @@ fn dbg_order(e: &mut dyn Write, buf: &[u8], order: super::Capture<'_>) -> io::Re
     let ok = order.is_some_and(|d| {
         !d.is_empty()
             && d.iter()
-                .try_fold(0u64, |v, &c| v.checked_mul(10)?.checked_add(u64::from(c - b'0')))
+                .try_fold(0u64, |v, &c| {
+                    v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+                })
                 .is_some_and(|v| v <= i64::MAX as u64 && (v as i64 as i32) <= 64)
     });
     dbg_num(e, buf, order, "wrong order", ok)

@@ -70,7 +70,12 @@ fn apply(o: &mut Options, opt: u8, optarg: &[u8]) -> Result<(), i32> {
                     }
                 }
                 None => {
-                    err_line(&[b"wrong/invalid ", what, b" in from the command line:", optarg]);
+                    err_line(&[
+                        b"wrong/invalid ",
+                        what,
+                        b" in from the command line:",
+                        optarg,
+                    ]);
                     return Err(1);
                 }
             }
