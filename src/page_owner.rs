@@ -39,6 +39,7 @@ pub struct BlockReader<R> {
     pfn_line: Vec<u8>,
     done: bool,
     chunk: Vec<u8>,
+    fresh: bool,
 }
 
 impl<R: BufRead> BlockReader<R> {
@@ -50,6 +51,7 @@ impl<R: BufRead> BlockReader<R> {
             pfn_line: Vec::new(),
             done: false,
             chunk: Vec::with_capacity(512),
+            fresh: false,
         }
     }
 
@@ -90,6 +92,7 @@ impl<R: BufRead> BlockReader<R> {
             return None;
         }
         self.buf.clear();
+        self.fresh = false;
         loop {
             // while (buf_end - curr > 1 && fgets(curr, buf_end - curr, fin))
             if BUF_SIZE - self.buf.len() <= 1 || !self.fgets(BUF_SIZE - self.buf.len()) {
@@ -105,11 +108,13 @@ impl<R: BufRead> BlockReader<R> {
                     search: &self.buf,
                     len,
                     pfn_line: &self.pfn_line,
+                    pfn_fresh: self.fresh,
                 });
             }
             if eff.starts_with(b"PFN") {
                 self.pfn_line.clear();
                 self.pfn_line.extend_from_slice(eff);
+                self.fresh = true;
                 continue;
             }
             self.buf.extend_from_slice(eff);
@@ -125,6 +130,8 @@ pub struct Block<'a> {
     len: usize,
     /// The PFN line in force for this block (the last one read, possibly from an earlier block).
     pub pfn_line: &'a [u8],
+    /// Whether the PFN line was read inside this block (false: inherited from an earlier one).
+    pub pfn_fresh: bool,
 }
 
 impl<'a> Block<'a> {
