@@ -167,29 +167,58 @@ impl GroupKey {
 
     /// The value of this key for a record, as text.
     pub fn value(self, r: &Record<'_>) -> String {
-        let opt = |v: Option<i64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+        let mut b = Vec::new();
+        self.write_value(r, &mut b);
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    /// Append the value of this key for a record to `b` (no allocation when `b` has room).
+    pub fn write_value(self, r: &Record<'_>, b: &mut Vec<u8>) {
+        use std::io::Write;
+        let opt = |b: &mut Vec<u8>, v: Option<i64>| match v {
+            Some(v) => {
+                let _ = write!(b, "{v}");
+            }
+            None => b.push(b'?'),
+        };
         match self {
-            GroupKey::Stack => r.stack.join("\n"),
-            GroupKey::Order => r.order.map_or_else(|| "?".to_owned(), |o| o.to_string()),
+            GroupKey::Stack => {
+                for (i, f) in r.stack.iter().enumerate() {
+                    if i > 0 {
+                        b.push(b'\n');
+                    }
+                    b.extend_from_slice(f.as_bytes());
+                }
+            }
+            GroupKey::Order => opt(b, r.order.map(i64::from)),
             GroupKey::Gfp => match r.gfp_mask {
-                Some(m) => format!("{m:#x}({})", r.gfp_names),
-                None => "?".to_owned(),
+                Some(m) => {
+                    let _ = write!(b, "{m:#x}({})", r.gfp_names);
+                }
+                None => b.push(b'?'),
             },
-            GroupKey::Module => r.module().to_owned(),
-            GroupKey::Pid => opt(r.pid),
-            GroupKey::Tgid => opt(r.tgid),
-            GroupKey::Comm => r.comm.to_owned(),
-            GroupKey::Memcg => r.memcg_note().unwrap_or("-").to_owned(),
-            GroupKey::Free => if r.free_ts.unwrap_or(0) != 0 { "released" } else { "unreleased" }.to_owned(),
+            GroupKey::Module => b.extend_from_slice(r.module().as_bytes()),
+            GroupKey::Pid => opt(b, r.pid),
+            GroupKey::Tgid => opt(b, r.tgid),
+            GroupKey::Comm => b.extend_from_slice(r.comm.as_bytes()),
+            GroupKey::Memcg => b.extend_from_slice(r.memcg_note().unwrap_or("-").as_bytes()),
+            GroupKey::Free => b.extend_from_slice(if r.free_ts.unwrap_or(0) != 0 {
+                b"released"
+            } else {
+                b"unreleased"
+            }),
             GroupKey::Allocator => {
                 use super::allocator::*;
-                let mut v = Vec::new();
-                for (b, n) in [(CMA, "CMA"), (SLAB, "SLAB"), (VMALLOC, "VMALLOC"), (OTHERS, "OTHERS")] {
-                    if r.allocator & b != 0 {
-                        v.push(n);
+                let mut first = true;
+                for (bit, n) in [(CMA, "CMA"), (SLAB, "SLAB"), (VMALLOC, "VMALLOC"), (OTHERS, "OTHERS")] {
+                    if r.allocator & bit != 0 {
+                        if !first {
+                            b.push(b'|');
+                        }
+                        first = false;
+                        b.extend_from_slice(n.as_bytes());
                     }
                 }
-                v.join("|")
             }
         }
     }
@@ -252,7 +281,8 @@ pub struct Join {
 /// The report builder.
 pub struct Report {
     keys: Vec<GroupKey>,
-    index: HashMap<Vec<String>, usize>,
+    index: HashMap<Vec<u8>, usize>,
+    keybuf: Vec<u8>,
     /// The groups, in order of first appearance.
     pub groups: Vec<Group>,
     pending: Vec<(u64, u64, usize)>,
@@ -273,6 +303,7 @@ impl Report {
         Report {
             keys: if keys.is_empty() { vec![GroupKey::Stack] } else { keys },
             index: HashMap::new(),
+            keybuf: Vec::new(),
             groups: Vec::new(),
             pending: Vec::new(),
             join,
@@ -308,13 +339,18 @@ impl Report {
                 }
             }
         }
-        let key: Vec<String> = self.keys.iter().map(|k| k.value(rec)).collect();
-        let gi = match self.index.get(&key) {
+        self.keybuf.clear();
+        for k in &self.keys {
+            k.write_value(rec, &mut self.keybuf);
+            self.keybuf.push(0xff); // never in UTF-8 text: separates the values
+        }
+        let gi = match self.index.get(self.keybuf.as_slice()) {
             Some(&i) => i,
             None => {
                 let i = self.groups.len();
-                self.groups.push(Group { key: key.clone(), ..Group::default() });
-                self.index.insert(key, i);
+                let key = self.keys.iter().map(|k| k.value(rec)).collect();
+                self.groups.push(Group { key, ..Group::default() });
+                self.index.insert(self.keybuf.clone(), i);
                 i
             }
         };
