@@ -77,8 +77,10 @@ impl<'a> Record<'a> {
                 }
             }
         }
-        r.ts = field(head, "), ts ", " ns").and_then(|s| s.trim().parse().ok());
-        r.free_ts = field(head, "free_ts ", " ns").and_then(|s| s.trim().parse().ok());
+        // After the comm (which may itself contain "), ts "): the last occurrence.
+        let tail = head.rfind("), ts ").map_or(head, |i| &head[i..]);
+        r.ts = field(tail, "), ts ", " ns").and_then(|s| s.trim().parse().ok());
+        r.free_ts = field(tail, "free_ts ", " ns").and_then(|s| s.trim().parse().ok());
         r.pfn = pfn_line
             .and_then(|p| p.strip_prefix("PFN "))
             .and_then(|p| p.split_whitespace().next())
