@@ -341,10 +341,10 @@ pub fn allocator_of(search: &[u8], pfn_line: &[u8]) -> i32 {
             }
             if search[p] == b'\n' { p + 1 } else { 0 }
         };
-        if let Some(t) = find(&search[first..], b"alloc_pages") {
-            if first + t < second {
-                a |= allocator::VMALLOC;
-            }
+        if let Some(t) = find(&search[first..], b"alloc_pages")
+            && first + t < second
+        {
+            a |= allocator::VMALLOC;
         }
     }
     if a == 0 {

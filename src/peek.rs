@@ -38,7 +38,10 @@ pub fn check_range(vmas: &[Vma], pid: u32, addr: u64, len: u64) -> Result<Vec<Vm
         if !v.perms.starts_with('r') {
             return Err(Error::NotFound(format!(
                 "address {a:#x} of {pid} is in a mapping without read permission ({} {:#x}-{:#x} {}): a guard page or PROT_NONE region",
-                v.perms, v.start.0, v.end.0, v.display_name()
+                v.perms,
+                v.start.0,
+                v.end.0,
+                v.display_name()
             )));
         }
         out.push(v.clone());
@@ -64,7 +67,9 @@ fn ptrace_hint(pid: u32) -> String {
 /// (see [`check_range`]).
 pub fn read(root: &SysRoot, pid: u32, addr: u64, len: u64) -> Result<(Vec<u8>, Method)> {
     if len > MAX_LEN {
-        return Err(Error::Usage(format!("length {len} is above the {MAX_LEN}-byte limit")));
+        return Err(Error::Usage(format!(
+            "length {len} is above the {MAX_LEN}-byte limit"
+        )));
     }
     let vmas = read_maps(root, pid)?;
     check_range(&vmas, pid, addr, len)?;
@@ -89,15 +94,19 @@ pub fn read(root: &SysRoot, pid: u32, addr: u64, len: u64) -> Result<(Vec<u8>, M
     while done < buf.len() {
         match f.read_at(&mut buf[done..], addr + done as u64) {
             Ok(0) => {
-                return Err(Error::NotMapped { pid, addr: addr + done as u64 });
+                return Err(Error::NotMapped {
+                    pid,
+                    addr: addr + done as u64,
+                });
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 return Err(match e.raw_os_error() {
-                    Some(libc::EIO) | Some(libc::EFAULT) => {
-                        Error::NotMapped { pid, addr: addr + done as u64 }
-                    }
+                    Some(libc::EIO) | Some(libc::EFAULT) => Error::NotMapped {
+                        pid,
+                        addr: addr + done as u64,
+                    },
                     Some(libc::EACCES) | Some(libc::EPERM) => {
                         Error::io_hint(&path, e, ptrace_hint(pid))
                     }
@@ -114,7 +123,10 @@ fn vm_readv(pid: u32, addr: u64, buf: &mut [u8]) -> nix::Result<usize> {
     use nix::sys::uio::{RemoteIoVec, process_vm_readv};
     let len = buf.len();
     let mut local = [io::IoSliceMut::new(buf)];
-    let remote = [RemoteIoVec { base: addr as usize, len }];
+    let remote = [RemoteIoVec {
+        base: addr as usize,
+        len,
+    }];
     process_vm_readv(nix::unistd::Pid::from_raw(pid as i32), &mut local, &remote)
 }
 
@@ -181,7 +193,11 @@ pub fn hexdump(data: &[u8], base: u64) -> String {
         }
         s += " |";
         for &b in chunk {
-            s.push(if (0x20..0x7f).contains(&b) { b as char } else { '.' });
+            s.push(if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            });
         }
         s += "|\n";
     }

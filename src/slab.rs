@@ -31,7 +31,9 @@ impl Cache {
     /// num_objs * objsize when the slab count is unknown).
     pub fn bytes(&self, page_size: u64) -> u64 {
         if self.num_slabs > 0 && self.pagesperslab > 0 {
-            self.num_slabs.saturating_mul(self.pagesperslab).saturating_mul(page_size)
+            self.num_slabs
+                .saturating_mul(self.pagesperslab)
+                .saturating_mul(page_size)
         } else {
             self.num_objs.saturating_mul(self.objsize)
         }
@@ -53,9 +55,14 @@ pub fn parse_slabinfo(text: &str, path: &Path) -> Result<Vec<Cache>> {
         let (head, rest) = line.split_once(':').unwrap_or((line, ""));
         let f: Vec<&str> = head.split_whitespace().collect();
         if f.len() < 6 {
-            return Err(bad("expected: name active_objs num_objs objsize objperslab pagesperslab"));
+            return Err(bad(
+                "expected: name active_objs num_objs objsize objperslab pagesperslab",
+            ));
         }
-        let n = |s: &str| s.parse::<u64>().map_err(|_| bad(&format!("'{s}' is not a number")));
+        let n = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| bad(&format!("'{s}' is not a number")))
+        };
         let mut c = Cache {
             name: f[0].to_owned(),
             active_objs: n(f[1])?,
@@ -99,8 +106,14 @@ pub fn read_sysfs(root: &SysRoot) -> Result<Vec<Cache>> {
         if seen.insert(target, ()).is_some() {
             continue;
         }
-        let rd = |f: &str| std::fs::read_to_string(p.join(f)).ok().and_then(|s| first_number(&s));
-        let (Some(active), Some(total)) = (rd("objects"), rd("total_objects")) else { continue };
+        let rd = |f: &str| {
+            std::fs::read_to_string(p.join(f))
+                .ok()
+                .and_then(|s| first_number(&s))
+        };
+        let (Some(active), Some(total)) = (rd("objects"), rd("total_objects")) else {
+            continue;
+        };
         let order = rd("order").unwrap_or(0);
         out.push(Cache {
             name,
@@ -153,7 +166,9 @@ pub struct Trend {
 
 /// Combine samples (oldest first) into one trend per cache present in the last sample.
 pub fn trends(samples: &[Vec<Cache>]) -> Vec<Trend> {
-    let Some(last) = samples.last() else { return Vec::new() };
+    let Some(last) = samples.last() else {
+        return Vec::new();
+    };
     let maps: Vec<BTreeMap<&str, &Cache>> = samples
         .iter()
         .map(|s| s.iter().map(|c| (c.name.as_str(), c)).collect())
@@ -166,7 +181,12 @@ pub fn trends(samples: &[Vec<Cache>]) -> Vec<Trend> {
                 .collect();
             let growth = *active.last().unwrap_or(&0) as i64 - *active.first().unwrap_or(&0) as i64;
             let suspect = active.len() >= 2 && active.windows(2).all(|w| w[1] > w[0]);
-            Trend { last: c.clone(), active, growth, suspect }
+            Trend {
+                last: c.clone(),
+                active,
+                growth,
+                suspect,
+            }
         })
         .collect()
 }
@@ -188,7 +208,9 @@ pub fn parse_alloc_calls(text: &str) -> Vec<AllocCall> {
     for line in text.lines() {
         let t = line.trim_start();
         let mut it = t.splitn(3, char::is_whitespace);
-        let (Some(n), Some(site)) = (it.next(), it.next()) else { continue };
+        let (Some(n), Some(site)) = (it.next(), it.next()) else {
+            continue;
+        };
         match n.parse::<u64>() {
             Ok(count) => out.push(AllocCall {
                 count,
@@ -196,16 +218,16 @@ pub fn parse_alloc_calls(text: &str) -> Vec<AllocCall> {
                 detail: it.next().unwrap_or("").trim().to_owned(),
             }),
             Err(_) => {
-                if let Some(last) = out.last_mut() {
-                    if !t.is_empty() {
-                        last.detail.push('\n');
-                        last.detail.push_str(t);
-                    }
+                if let Some(last) = out.last_mut()
+                    && !t.is_empty()
+                {
+                    last.detail.push('\n');
+                    last.detail.push_str(t);
                 }
             }
         }
     }
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|a| std::cmp::Reverse(a.count));
     out
 }
 
@@ -213,7 +235,11 @@ pub fn parse_alloc_calls(text: &str) -> Vec<AllocCall> {
 /// `kernel/slab/<cache>/alloc_calls`. Needs `slub_debug=U` (or `=U,<cache>`) at boot.
 pub fn alloc_calls(root: &SysRoot, cache: &str) -> Result<Vec<AllocCall>> {
     let dbg = root.debugfs().join("slab").join(cache).join("alloc_traces");
-    let sys = root.sys().join("kernel/slab").join(cache).join("alloc_calls");
+    let sys = root
+        .sys()
+        .join("kernel/slab")
+        .join(cache)
+        .join("alloc_calls");
     for p in [&dbg, &sys] {
         if let Ok(t) = std::fs::read_to_string(p) {
             return Ok(parse_alloc_calls(&t));

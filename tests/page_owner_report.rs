@@ -11,8 +11,13 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_pgtool");
 
 fn dump(dir: &Path) -> PathBuf {
-    let gz = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/page_owner/qemu-6.1-page_owner.txt.gz");
-    let out = Command::new("gzip").arg("-dc").arg(gz).output().expect("gzip");
+    let gz = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/page_owner/qemu-6.1-page_owner.txt.gz");
+    let out = Command::new("gzip")
+        .arg("-dc")
+        .arg(gz)
+        .output()
+        .expect("gzip");
     assert!(out.status.success());
     let p = dir.join("po.txt");
     std::fs::write(&p, out.stdout).expect("write");
@@ -25,12 +30,26 @@ fn totals_match_the_dump() {
     let p = dump(d.path());
     let text = std::fs::read_to_string(&p).expect("read");
     let mut rep = Report::new(vec![GroupKey::Order], None);
-    rep.read(std::io::BufReader::new(std::fs::File::open(&p).expect("open"))).expect("read");
-    let records = text.lines().filter(|l| l.starts_with("Page allocated via order")).count() as u64;
+    rep.read(std::io::BufReader::new(
+        std::fs::File::open(&p).expect("open"),
+    ))
+    .expect("read");
+    let records = text
+        .lines()
+        .filter(|l| l.starts_with("Page allocated via order"))
+        .count() as u64;
     assert_eq!(rep.records, records);
     let mut pages = 0u64;
-    for l in text.lines().filter(|l| l.starts_with("Page allocated via order ")) {
-        let o: u32 = l["Page allocated via order ".len()..].split(',').next().expect("o").parse().expect("order");
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("Page allocated via order "))
+    {
+        let o: u32 = l["Page allocated via order ".len()..]
+            .split(',')
+            .next()
+            .expect("o")
+            .parse()
+            .expect("order");
         pages += 1 << o;
     }
     assert_eq!(rep.pages, pages);
@@ -42,7 +61,10 @@ fn totals_match_the_dump() {
 fn stacks_match_reference_cull_st() {
     let reference = std::env::var_os("PGTOOL_REF_PAGE_OWNER_SORT")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pgtool-ref/bin/page_owner_sort")))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/pgtool-ref/bin/page_owner_sort"))
+        })
         .filter(|p| p.exists());
     let Some(reference) = reference else {
         if std::env::var_os("CI").is_some() {
@@ -54,22 +76,36 @@ fn stacks_match_reference_cull_st() {
     let d = tempfile::tempdir().expect("tmp");
     let p = dump(d.path());
     let out = d.path().join("ref.out");
-    let st = Command::new(&reference).arg0("page_owner_sort").arg("--cull=st").arg(&p).arg(&out).output().expect("ref");
+    let st = Command::new(&reference)
+        .arg0("page_owner_sort")
+        .arg("--cull=st")
+        .arg(&p)
+        .arg(&out)
+        .output()
+        .expect("ref");
     assert!(st.status.success());
     let mut want: BTreeMap<(u64, u64), u32> = BTreeMap::new();
     for l in std::fs::read_to_string(&out).expect("out").lines() {
-        if let Some((t, rest)) = l.split_once(" times, ") {
-            if let (Ok(t), Some(pg)) = (t.parse::<u64>(), rest.split_once(" pages")) {
-                *want.entry((pg.0.parse().expect("pages"), t)).or_default() += 1;
-            }
+        if let Some((t, rest)) = l.split_once(" times, ")
+            && let (Ok(t), Some(pg)) = (t.parse::<u64>(), rest.split_once(" pages"))
+        {
+            *want.entry((pg.0.parse().expect("pages"), t)).or_default() += 1;
         }
     }
-    let o = Command::new(BIN).args(["page-owner", "--by", "stack", "--top", "0", "--json"]).arg(&p).output().expect("run");
+    let o = Command::new(BIN)
+        .args(["page-owner", "--by", "stack", "--top", "0", "--json"])
+        .arg(&p)
+        .output()
+        .expect("run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut got: BTreeMap<(u64, u64), u32> = BTreeMap::new();
     for l in String::from_utf8_lossy(&o.stdout).lines() {
         let v: serde_json::Value = serde_json::from_str(l).expect("json");
-        *got.entry((v["pages"].as_u64().expect("p"), v["records"].as_u64().expect("r"))).or_default() += 1;
+        *got.entry((
+            v["pages"].as_u64().expect("p"),
+            v["records"].as_u64().expect("r"),
+        ))
+        .or_default() += 1;
     }
     assert_eq!(got, want);
 }
@@ -77,7 +113,11 @@ fn stacks_match_reference_cull_st() {
 #[test]
 fn record_fields() {
     let t = "Page allocated via order 2, mask 0x152cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), pid 7, tgid 6 (my (odd), ts comm), ts 123 ns, free_ts 45 ns\n f1+0x1/0x2\n pipe_write+0x3/0x4 [pipe_mod]\nCharged to memcg user.slice\n";
-    let r = Record::parse(t, Some("PFN 4096 type Movable Block 8 type Movable Flags 0x0()\n"), 16);
+    let r = Record::parse(
+        t,
+        Some("PFN 4096 type Movable Block 8 type Movable Flags 0x0()\n"),
+        16,
+    );
     assert_eq!(r.order, Some(2));
     assert_eq!(r.pages(), 4);
     assert_eq!(r.gfp_mask, Some(0x152cca));

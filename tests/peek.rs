@@ -39,7 +39,10 @@ fn spawn() -> Child {
             *b = (i * 7 + 3) as u8;
         }
         s[ps - 5..ps + 5].copy_from_slice(b"ACROSS|PGB");
-        assert_eq!(libc::mprotect((base + 2 * ps) as *mut _, ps, libc::PROT_NONE), 0);
+        assert_eq!(
+            libc::mprotect((base + 2 * ps) as *mut _, ps, libc::PROT_NONE),
+            0
+        );
         assert_eq!(libc::munmap((base + 3 * ps) as *mut _, ps), 0);
         let pid = libc::fork();
         assert!(pid >= 0);
@@ -53,22 +56,38 @@ fn spawn() -> Child {
 }
 
 fn peek(args: &[String]) -> std::process::Output {
-    Command::new(BIN).arg("peek").args(args).output().expect("run pgtool")
+    Command::new(BIN)
+        .arg("peek")
+        .args(args)
+        .output()
+        .expect("run pgtool")
 }
 
 #[test]
 fn reads_known_bytes_across_a_page_boundary() {
     let c = spawn();
     let addr = c.base + c.ps - 5;
-    let out = peek(&[c.pid.to_string(), format!("{addr:#x}"), "10".into(), "--raw".into()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = peek(&[
+        c.pid.to_string(),
+        format!("{addr:#x}"),
+        "10".into(),
+        "--raw".into(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"ACROSS|PGB");
 
     let out = peek(&[c.pid.to_string(), format!("{:#x}", c.base), "32".into()]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     // bytes (i*7+3): 03 0a 11 18 ...
-    assert!(text.starts_with(&format!("{:016x}  03 0a 11 18 1f 26 2d 34  3b 42", c.base)), "{text}");
+    assert!(
+        text.starts_with(&format!("{:016x}  03 0a 11 18 1f 26 2d 34  3b 42", c.base)),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 2);
 }
 
@@ -76,8 +95,17 @@ fn reads_known_bytes_across_a_page_boundary() {
 fn json_has_the_pagemap_facts_of_each_page() {
     let c = spawn();
     let addr = c.base + c.ps - 5;
-    let out = peek(&[c.pid.to_string(), format!("{addr:#x}"), "10".into(), "--json".into()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = peek(&[
+        c.pid.to_string(),
+        format!("{addr:#x}"),
+        "10".into(),
+        "--json".into(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["hex"], "4143524f53537c504742");
     let pages = v["pages"].as_array().expect("pages");
@@ -99,9 +127,16 @@ fn unmapped_address_is_exit_1_with_a_clear_message() {
     let out = peek(&[c.pid.to_string(), format!("{addr:#x}"), "8".into()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("address {addr:#x} is not mapped in {}", c.pid)), "{err}");
+    assert!(
+        err.contains(&format!("address {addr:#x} is not mapped in {}", c.pid)),
+        "{err}"
+    );
     // A read that starts mapped and runs into the unmapped page names the first bad address.
-    let out = peek(&[c.pid.to_string(), format!("{:#x}", c.base + 2 * c.ps - 8), "16".into()]);
+    let out = peek(&[
+        c.pid.to_string(),
+        format!("{:#x}", c.base + 2 * c.ps - 8),
+        "16".into(),
+    ]);
     assert_ne!(out.status.code(), Some(0));
 }
 
@@ -118,5 +153,10 @@ fn guard_page_is_named() {
 #[test]
 fn missing_process_is_exit_1() {
     let out = peek(&["999999999".into(), "0x1000".into()]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

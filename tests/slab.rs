@@ -9,7 +9,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_pgtool");
 
 #[test]
 fn parses_a_real_slabinfo() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slab/host-6.18-slabinfo.txt");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slab/host-6.18-slabinfo.txt");
     let text = std::fs::read_to_string(&p).expect("fixture");
     let caches = parse_slabinfo(&text, &p).expect("parse");
     assert_eq!(caches.len(), text.lines().count() - 2);
@@ -22,13 +23,22 @@ fn parses_a_real_slabinfo() {
 #[test]
 fn bad_line_is_an_error_naming_the_line() {
     let p = Path::new("slabinfo");
-    let e = parse_slabinfo("slabinfo - version: 2.1\nfoo 1 2 x 4 5 : tunables 0 0 0 : slabdata 1 1 0\n", p)
-        .expect_err("bad");
+    let e = parse_slabinfo(
+        "slabinfo - version: 2.1\nfoo 1 2 x 4 5 : tunables 0 0 0 : slabdata 1 1 0\n",
+        p,
+    )
+    .expect_err("bad");
     assert!(e.to_string().contains("slabinfo:2"), "{e}");
 }
 
 fn c(name: &str, active: u64) -> Cache {
-    Cache { name: name.into(), active_objs: active, num_objs: active + 10, objsize: 64, ..Cache::default() }
+    Cache {
+        name: name.into(),
+        active_objs: active,
+        num_objs: active + 10,
+        objsize: 64,
+        ..Cache::default()
+    }
 }
 
 #[test]
@@ -42,7 +52,10 @@ fn suspects_grow_in_every_sample() {
     let get = |n: &str| t.iter().find(|x| x.last.name == n).expect(n);
     assert!(get("a").suspect);
     assert!(!get("b").suspect);
-    assert!(!get("c").suspect, "flat then jump is not growth in every sample");
+    assert!(
+        !get("c").suspect,
+        "flat then jump is not growth in every sample"
+    );
     assert_eq!(get("c").growth, 20);
     assert!(!trends(&s[..1])[0].suspect, "one sample proves nothing");
 }
@@ -92,12 +105,25 @@ fn live_sampling() {
         fds.len()
     });
     let out = Command::new(BIN)
-        .args(["slab", "--interval", "0.3", "--count", "3", "--top", "0", "--json"])
+        .args([
+            "slab",
+            "--interval",
+            "0.3",
+            "--count",
+            "3",
+            "--top",
+            "0",
+            "--json",
+        ])
         .output()
         .expect("run");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let leaked = leaker.join().expect("leaker");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
@@ -107,6 +133,10 @@ fn live_sampling() {
         assert!(r["active_objs"].as_u64() <= r["num_objs"].as_u64(), "{r}");
         assert_eq!(r["active_samples"].as_array().map(Vec::len), Some(3));
     }
-    let suspects: Vec<&str> = rows.iter().filter(|r| r["suspect"] == true).filter_map(|r| r["name"].as_str()).collect();
+    let suspects: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["suspect"] == true)
+        .filter_map(|r| r["name"].as_str())
+        .collect();
     eprintln!("leaked {leaked} pipes; suspects: {suspects:?}");
 }

@@ -71,10 +71,10 @@ impl<'a> Record<'a> {
         r.tgid = field(head, ", tgid ", " ").and_then(|s| s.trim().parse().ok());
         if let Some(i) = head.find(", tgid ") {
             let rest = &head[i..];
-            if let (Some(a), Some(b)) = (rest.find(" ("), rest.rfind("), ts ")) {
-                if a + 2 <= b {
-                    r.comm = &rest[a + 2..b];
-                }
+            if let (Some(a), Some(b)) = (rest.find(" ("), rest.rfind("), ts "))
+                && a + 2 <= b
+            {
+                r.comm = &rest[a + 2..b];
             }
         }
         // After the comm (which may itself contain "), ts "): the last occurrence.
@@ -86,11 +86,11 @@ impl<'a> Record<'a> {
             .and_then(|p| p.split_whitespace().next())
             .and_then(|p| p.parse().ok());
         for l in lines {
-            if let Some(f) = l.strip_prefix(' ') {
-                if r.notes.is_empty() {
-                    r.stack.push(f);
-                    continue;
-                }
+            if let Some(f) = l.strip_prefix(' ')
+                && r.notes.is_empty()
+            {
+                r.stack.push(f);
+                continue;
             }
             r.notes.push(l);
         }
@@ -212,7 +212,12 @@ impl GroupKey {
             GroupKey::Allocator => {
                 use super::allocator::*;
                 let mut first = true;
-                for (bit, n) in [(CMA, "CMA"), (SLAB, "SLAB"), (VMALLOC, "VMALLOC"), (OTHERS, "OTHERS")] {
+                for (bit, n) in [
+                    (CMA, "CMA"),
+                    (SLAB, "SLAB"),
+                    (VMALLOC, "VMALLOC"),
+                    (OTHERS, "OTHERS"),
+                ] {
                     if r.allocator & bit != 0 {
                         if !first {
                             b.push(b'|');
@@ -303,7 +308,11 @@ impl Report {
     /// A report grouped by `keys` (stack when empty), joined with `join` when given.
     pub fn new(keys: Vec<GroupKey>, join: Option<Join>) -> Report {
         Report {
-            keys: if keys.is_empty() { vec![GroupKey::Stack] } else { keys },
+            keys: if keys.is_empty() {
+                vec![GroupKey::Stack]
+            } else {
+                keys
+            },
             index: HashMap::new(),
             keybuf: Vec::new(),
             groups: Vec::new(),
@@ -325,7 +334,11 @@ impl Report {
             }
             let text = String::from_utf8_lossy(b.text());
             let pfn = b.pfn_fresh.then(|| String::from_utf8_lossy(b.pfn_line));
-            let rec = Record::parse(&text, pfn.as_deref(), allocator_of(b.search_buf(), b.pfn_line));
+            let rec = Record::parse(
+                &text,
+                pfn.as_deref(),
+                allocator_of(b.search_buf(), b.pfn_line),
+            );
             self.add(&rec)?;
         }
         self.flush()
@@ -333,13 +346,13 @@ impl Report {
 
     /// Add one record.
     pub fn add(&mut self, rec: &Record<'_>) -> crate::Result<()> {
-        if self.only_unreleased {
-            if let (Some(ts), Some(f)) = (rec.ts, rec.free_ts) {
-                if f != 0 && ts < f {
-                    self.filtered += 1;
-                    return Ok(());
-                }
-            }
+        if self.only_unreleased
+            && let (Some(ts), Some(f)) = (rec.ts, rec.free_ts)
+            && f != 0
+            && ts < f
+        {
+            self.filtered += 1;
+            return Ok(());
         }
         self.keybuf.clear();
         for k in &self.keys {
@@ -351,7 +364,10 @@ impl Report {
             None => {
                 let i = self.groups.len();
                 let key = self.keys.iter().map(|k| k.value(rec)).collect();
-                self.groups.push(Group { key, ..Group::default() });
+                self.groups.push(Group {
+                    key,
+                    ..Group::default()
+                });
                 self.index.insert(self.keybuf.clone(), i);
                 i
             }
@@ -394,10 +410,10 @@ impl Report {
         for (k, &(_, pages, gi)) in self.pending.iter().enumerate() {
             let g = &mut self.groups[gi];
             *g.now.entry(page_state(flags[k])).or_default() += pages;
-            if let Some(Some(ino)) = cg.as_ref().map(|c| c[k]) {
-                if ino != 0 {
-                    *g.memcg_inode.entry(ino).or_default() += pages;
-                }
+            if let Some(Some(ino)) = cg.as_ref().map(|c| c[k])
+                && ino != 0
+            {
+                *g.memcg_inode.entry(ino).or_default() += pages;
             }
         }
         self.pending.clear();

@@ -429,18 +429,18 @@ impl Sorter {
         let txt = block.text();
         let buf = block.search_buf();
         let dbg = self.opts.debug;
-        if let Some((last, gi)) = &self.last {
-            if last.as_slice() == txt {
-                let order = find_order(buf);
-                let p = pages_of(order);
-                if dbg {
-                    dbg_order(stderr, buf, order)?;
-                }
-                let g = &mut self.groups[*gi as usize];
-                g.num = g.num.wrapping_add(1);
-                g.page_num = g.page_num.wrapping_add(p);
-                return Ok(Ok(()));
+        if let Some((last, gi)) = &self.last
+            && last.as_slice() == txt
+        {
+            let order = find_order(buf);
+            let p = pages_of(order);
+            if dbg {
+                dbg_order(stderr, buf, order)?;
             }
+            let g = &mut self.groups[*gi as usize];
+            g.num = g.num.wrapping_add(1);
+            g.page_num = g.page_num.wrapping_add(p);
+            return Ok(Ok(()));
         }
         if self.stored == self.max_size {
             return Ok(Err(Stop::MaxSize));
@@ -451,19 +451,13 @@ impl Sorter {
         let ts = ts_of(ts_c);
         let free_ts = ts_of(fts_c);
         if dbg {
-            dbg_num(
-                stderr,
-                buf,
-                ts_c,
-                "wrong ts_nsec",
-                ts_c.is_some_and(|d| ts_ok(d)),
-            )?;
+            dbg_num(stderr, buf, ts_c, "wrong ts_nsec", ts_c.is_some_and(ts_ok))?;
             dbg_num(
                 stderr,
                 buf,
                 fts_c,
                 "wrong free_ts_nsec",
-                fts_c.is_some_and(|d| ts_ok(d)),
+                fts_c.is_some_and(ts_ok),
             )?;
         }
         let f = self.opts.filter;
@@ -507,19 +501,13 @@ impl Sorter {
                 no_match(stderr, buf)?;
             }
             dbg_order(stderr, buf, order)?;
-            dbg_num(
-                stderr,
-                buf,
-                ts_c,
-                "wrong ts_nsec",
-                ts_c.is_some_and(|d| ts_ok(d)),
-            )?;
+            dbg_num(stderr, buf, ts_c, "wrong ts_nsec", ts_c.is_some_and(ts_ok))?;
             dbg_num(
                 stderr,
                 buf,
                 fts_c,
                 "wrong free_ts_nsec",
-                fts_c.is_some_and(|d| ts_ok(d)),
+                fts_c.is_some_and(ts_ok),
             )?;
         }
         let stack_off = memchr::memchr(b'\n', txt).map_or(txt.len(), |i| i + 1);
@@ -566,7 +554,7 @@ impl Sorter {
             None => self.last = Some((txt.to_vec(), gi)),
         }
         self.stored += 1;
-        if self.stored % 1000 == 0 {
+        if self.stored.is_multiple_of(1000) {
             write!(stdout, "loaded {}\r", self.stored)?;
             stdout.flush()?;
         }
@@ -737,7 +725,7 @@ fn dbg_num(
         no_match(e, buf)?;
     }
     if !ok {
-        write!(e, "{what} in follow buf:\n")?;
+        writeln!(e, "{what} in follow buf:")?;
         e.write_all(buf)?;
         e.write_all(b"\n")?;
     }

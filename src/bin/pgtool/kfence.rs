@@ -24,7 +24,10 @@ pub struct Args {
 /// Run `pgtool kfence`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let root = g.sysroot();
-    let path = args.file.clone().unwrap_or_else(|| root.debugfs().join("kfence/objects"));
+    let path = args
+        .file
+        .clone()
+        .unwrap_or_else(|| root.debugfs().join("kfence/objects"));
     let bytes = std::fs::read(&path).map_err(|e| {
         let hint = args.file.is_none().then(|| {
             "needs CONFIG_KFENCE, debugfs mounted and root; kfence.sample_interval=N (ms) > 0 at boot".to_owned()
@@ -40,16 +43,25 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     } else {
         None
     };
-    let shown = if args.top == 0 { groups.len() } else { args.top.min(groups.len()) };
+    let shown = if args.top == 0 {
+        groups.len()
+    } else {
+        args.top.min(groups.len())
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let caches = |g: &pgtool::kfence::StackGroup| -> String {
-        g.caches.iter().map(|(c, n)| format!("{c}:{n}")).collect::<Vec<_>>().join(" ")
+        g.caches
+            .iter()
+            .map(|(c, n)| format!("{c}:{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     match args.format.format() {
         Format::Json => {
             for g in &groups[..shown] {
-                let mut v = serde_json::to_value(g).map_err(|e| stdout_error(std::io::Error::other(e)))?;
+                let mut v =
+                    serde_json::to_value(g).map_err(|e| stdout_error(std::io::Error::other(e)))?;
                 if let (Some(u), Some(o)) = (uptime, g.oldest_at) {
                     v["max_age_s"] = serde_json::json!(u - o);
                 }
@@ -59,13 +71,27 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(&mut out);
             let e = |e: csv::Error| stdout_error(std::io::Error::other(e));
-            w.write_record(["objects", "bytes", "freed", "caches", "oldest_at_s", "newest_at_s", "stack"]).map_err(e)?;
+            w.write_record([
+                "objects",
+                "bytes",
+                "freed",
+                "caches",
+                "oldest_at_s",
+                "newest_at_s",
+                "stack",
+            ])
+            .map_err(e)?;
             for g in &groups[..shown] {
                 w.write_record([
-                    g.objects.to_string(), g.bytes.to_string(), g.freed.to_string(), caches(g),
+                    g.objects.to_string(),
+                    g.bytes.to_string(),
+                    g.freed.to_string(),
+                    caches(g),
                     g.oldest_at.map_or(String::new(), |x| x.to_string()),
-                    g.newest_at.map_or(String::new(), |x| x.to_string()), g.stack.join(";"),
-                ]).map_err(e)?;
+                    g.newest_at.map_or(String::new(), |x| x.to_string()),
+                    g.stack.join(";"),
+                ])
+                .map_err(e)?;
             }
             w.flush().map_err(stdout_error)?;
         }
@@ -78,17 +104,38 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
                 objs.len(),
                 objs.len() - alive,
                 groups.len(),
-                if args.freed { "" } else { " (allocated objects; --freed adds freed ones)" }
-            ).map_err(stdout_error)?;
+                if args.freed {
+                    ""
+                } else {
+                    " (allocated objects; --freed adds freed ones)"
+                }
+            )
+            .map_err(stdout_error)?;
             let mut t = table();
-            t.set_header(vec!["objects", "bytes", "caches", if uptime.is_some() { "age s (max-min)" } else { "allocated at s" }, "allocation stack"]);
+            t.set_header(vec![
+                "objects",
+                "bytes",
+                "caches",
+                if uptime.is_some() {
+                    "age s (max-min)"
+                } else {
+                    "allocated at s"
+                },
+                "allocation stack",
+            ]);
             for g in &groups[..shown] {
                 let age = match (g.oldest_at, g.newest_at, uptime) {
                     (Some(o), Some(n), Some(u)) => format!("{:.1}-{:.1}", u - o, u - n),
                     (Some(o), Some(n), None) => format!("{o:.3}-{n:.3}"),
                     _ => "?".to_owned(),
                 };
-                t.add_row(vec![g.objects.to_string(), g.bytes.to_string(), caches(g), age, g.stack.join("\n")]);
+                t.add_row(vec![
+                    g.objects.to_string(),
+                    g.bytes.to_string(),
+                    caches(g),
+                    age,
+                    g.stack.join("\n"),
+                ]);
             }
             writeln!(out, "{t}").map_err(stdout_error)?;
         }

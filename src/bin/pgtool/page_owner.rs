@@ -11,7 +11,7 @@ pub use report_cli::{Args, run};
 /// `pgtool page-owner`: the modern report.
 mod report_cli {
     use crate::Global;
-    use crate::output::{Format, FormatArgs, table, write_json_line, stdout_error};
+    use crate::output::{Format, FormatArgs, stdout_error, table, write_json_line};
     use pgtool::Error;
     use pgtool::cgroup::CgroupIndex;
     use pgtool::kpage::{KpageFile, U64File};
@@ -27,7 +27,12 @@ mod report_cli {
         pub file: Option<PathBuf>,
         /// Group by these keys (comma-separated): stack, order, gfp, module, pid, tgid, comm,
         /// memcg, free, allocator. page_owner_sort's --cull names (st, p, tg, n, f, ator) work too.
-        #[arg(long, visible_alias = "cull", value_name = "KEYS", default_value = "stack")]
+        #[arg(
+            long,
+            visible_alias = "cull",
+            value_name = "KEYS",
+            default_value = "stack"
+        )]
         pub by: String,
         /// Show the N largest groups (0: all).
         #[arg(long, default_value_t = 10, value_name = "N")]
@@ -60,14 +65,24 @@ mod report_cli {
                 }
             }
         }
-        let path = args.file.clone().unwrap_or_else(|| root.debugfs().join("page_owner"));
+        let path = args
+            .file
+            .clone()
+            .unwrap_or_else(|| root.debugfs().join("page_owner"));
         let f = std::fs::File::open(&path).map_err(|e| {
             let hint = if args.file.is_none() {
-                Some("boot with page_owner=on, mount debugfs, run as root, or pass a saved dump".to_owned())
+                Some(
+                    "boot with page_owner=on, mount debugfs, run as root, or pass a saved dump"
+                        .to_owned(),
+                )
             } else {
                 None
             };
-            Error::Io { path: path.clone(), source: e, hint }
+            Error::Io {
+                path: path.clone(),
+                source: e,
+                hint,
+            }
         })?;
         let want_join = (args.join || args.file.is_none()) && !args.no_join;
         let join = if want_join {
@@ -90,10 +105,18 @@ mod report_cli {
         rep.only_unreleased = args.unreleased;
         rep.read(BufReader::with_capacity(1 << 20, f))
             .map_err(|e| match e {
-                Error::Io { source, hint, .. } => Error::Io { path: path.clone(), source, hint },
+                Error::Io { source, hint, .. } => Error::Io {
+                    path: path.clone(),
+                    source,
+                    hint,
+                },
                 other => other,
             })?;
-        let cg = if has_cg { CgroupIndex::build(&root).ok() } else { None };
+        let cg = if has_cg {
+            CgroupIndex::build(&root).ok()
+        } else {
+            None
+        };
         let memcg_name = |ino: u64| -> String {
             cg.as_ref()
                 .and_then(|c| c.path_of(ino))
@@ -106,12 +129,20 @@ mod report_cli {
         let names: Vec<String> = rep
             .keys()
             .iter()
-            .map(|k| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+            .map(|k| {
+                serde_json::to_value(k)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
             .collect();
         let now_str = |g: &pgtool::page_owner::report::Group, sep: &str| -> String {
             let mut v: Vec<(&&str, &u64)> = g.now.iter().collect();
             v.sort_by(|a, b| b.1.cmp(a.1));
-            v.iter().map(|(k, n)| format!("{k}{sep}{n}")).collect::<Vec<_>>().join(" ")
+            v.iter()
+                .map(|(k, n)| format!("{k}{sep}{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -142,16 +173,32 @@ mod report_cli {
             }
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(&mut out);
-                let mut head = vec!["pages".to_owned(), "records".to_owned(), "released".to_owned()];
+                let mut head = vec![
+                    "pages".to_owned(),
+                    "records".to_owned(),
+                    "released".to_owned(),
+                ];
                 head.extend(names.iter().cloned());
                 head.extend(["now".to_owned(), "memcg".to_owned()]);
-                w.write_record(&head).map_err(|e| stdout_error(std::io::Error::other(e)))?;
+                w.write_record(&head)
+                    .map_err(|e| stdout_error(std::io::Error::other(e)))?;
                 for g in &top {
-                    let mut row = vec![g.pages.to_string(), g.records.to_string(), g.released.to_string()];
+                    let mut row = vec![
+                        g.pages.to_string(),
+                        g.records.to_string(),
+                        g.released.to_string(),
+                    ];
                     row.extend(g.key.iter().cloned());
                     row.push(now_str(g, "="));
-                    row.push(g.memcg_inode.iter().map(|(i, p)| format!("{}={p}", memcg_name(*i))).collect::<Vec<_>>().join(" "));
-                    w.write_record(&row).map_err(|e| stdout_error(std::io::Error::other(e)))?;
+                    row.push(
+                        g.memcg_inode
+                            .iter()
+                            .map(|(i, p)| format!("{}={p}", memcg_name(*i)))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
+                    w.write_record(&row)
+                        .map_err(|e| stdout_error(std::io::Error::other(e)))?;
                 }
                 w.flush().map_err(stdout_error)?;
             }
@@ -163,7 +210,11 @@ mod report_cli {
                     rep.records,
                     rep.pages,
                     rep.groups.len(),
-                    if rep.filtered > 0 { format!(", {} released records left out", rep.filtered) } else { String::new() }
+                    if rep.filtered > 0 {
+                        format!(", {} released records left out", rep.filtered)
+                    } else {
+                        String::new()
+                    }
                 )
                 .map_err(stdout_error)?;
                 let mut t = table();
@@ -183,7 +234,10 @@ mod report_cli {
                         row.push(now_str(g, ":"));
                         if has_cg {
                             let best = g.memcg_inode.iter().max_by_key(|(_, p)| **p);
-                            row.push(best.map_or_else(|| "-".to_owned(), |(i, p)| format!("{} ({p})", memcg_name(*i))));
+                            row.push(best.map_or_else(
+                                || "-".to_owned(),
+                                |(i, p)| format!("{} ({p})", memcg_name(*i)),
+                            ));
                         }
                     }
                     t.add_row(row);

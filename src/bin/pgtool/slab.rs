@@ -43,14 +43,20 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         let calls = alloc_calls(&root, cache)?;
         match args.format.format() {
             Format::Json => {
-                for c in calls.iter().take(if args.top == 0 { usize::MAX } else { args.top }) {
+                for c in calls
+                    .iter()
+                    .take(if args.top == 0 { usize::MAX } else { args.top })
+                {
                     write_json_line(&mut out, c)?;
                 }
             }
             _ => {
                 let mut t = table();
                 t.set_header(vec!["count", "site", "detail"]);
-                for c in calls.iter().take(if args.top == 0 { usize::MAX } else { args.top }) {
+                for c in calls
+                    .iter()
+                    .take(if args.top == 0 { usize::MAX } else { args.top })
+                {
                     t.add_row(vec![c.count.to_string(), c.site.clone(), c.detail.clone()]);
                 }
                 writeln!(out, "{t}").map_err(stdout_error)?;
@@ -59,7 +65,9 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         return Ok(0);
     }
     if !(args.interval >= 0.0 && args.interval.is_finite()) {
-        return Err(Error::Usage("--interval must be a non-negative number of seconds".into()));
+        return Err(Error::Usage(
+            "--interval must be a non-negative number of seconds".into(),
+        ));
     }
     let count = args.count.max(1);
     let mut samples = Vec::with_capacity(count);
@@ -75,15 +83,23 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let ps = pgtool::page_size();
     let mut tr: Vec<Trend> = trends(&samples);
     match args.sort.as_str() {
-        "growth" => tr.sort_by(|a, b| b.growth.cmp(&a.growth)),
-        "objects" => tr.sort_by(|a, b| b.last.active_objs.cmp(&a.last.active_objs)),
-        _ => tr.sort_by(|a, b| b.last.bytes(ps).cmp(&a.last.bytes(ps))),
+        "growth" => tr.sort_by_key(|t| std::cmp::Reverse(t.growth)),
+        "objects" => tr.sort_by_key(|t| std::cmp::Reverse(t.last.active_objs)),
+        _ => tr.sort_by_key(|t| std::cmp::Reverse(t.last.bytes(ps))),
     }
     if args.suspects {
         tr.retain(|t| t.suspect);
     }
-    let suspects: Vec<&str> = tr.iter().filter(|t| t.suspect).map(|t| t.last.name.as_str()).collect();
-    let shown = if args.top == 0 { tr.len() } else { args.top.min(tr.len()) };
+    let suspects: Vec<&str> = tr
+        .iter()
+        .filter(|t| t.suspect)
+        .map(|t| t.last.name.as_str())
+        .collect();
+    let shown = if args.top == 0 {
+        tr.len()
+    } else {
+        args.top.min(tr.len())
+    };
     match args.format.format() {
         Format::Json => {
             for t in &tr[..shown] {
@@ -99,28 +115,55 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(&mut out);
             let e = |e: csv::Error| stdout_error(std::io::Error::other(e));
-            w.write_record(["name", "objsize", "active_objs", "num_objs", "bytes", "growth", "suspect"]).map_err(e)?;
+            w.write_record([
+                "name",
+                "objsize",
+                "active_objs",
+                "num_objs",
+                "bytes",
+                "growth",
+                "suspect",
+            ])
+            .map_err(e)?;
             for t in &tr[..shown] {
                 w.write_record([
-                    t.last.name.clone(), t.last.objsize.to_string(), t.last.active_objs.to_string(),
-                    t.last.num_objs.to_string(), t.last.bytes(ps).to_string(), t.growth.to_string(),
+                    t.last.name.clone(),
+                    t.last.objsize.to_string(),
+                    t.last.active_objs.to_string(),
+                    t.last.num_objs.to_string(),
+                    t.last.bytes(ps).to_string(),
+                    t.growth.to_string(),
                     t.suspect.to_string(),
-                ]).map_err(e)?;
+                ])
+                .map_err(e)?;
             }
             w.flush().map_err(stdout_error)?;
         }
         Format::Table => {
             let mut t = table();
-            t.set_header(vec!["cache", "objsize", "active", "total", "KiB", "growth", "suspect"]);
+            t.set_header(vec![
+                "cache", "objsize", "active", "total", "KiB", "growth", "suspect",
+            ]);
             for x in &tr[..shown] {
                 t.add_row(vec![
-                    x.last.name.clone(), x.last.objsize.to_string(), x.last.active_objs.to_string(),
-                    x.last.num_objs.to_string(), (x.last.bytes(ps) / 1024).to_string(),
-                    format!("{:+}", x.growth), if x.suspect { "LEAK?".into() } else { String::new() },
+                    x.last.name.clone(),
+                    x.last.objsize.to_string(),
+                    x.last.active_objs.to_string(),
+                    x.last.num_objs.to_string(),
+                    (x.last.bytes(ps) / 1024).to_string(),
+                    format!("{:+}", x.growth),
+                    if x.suspect {
+                        "LEAK?".into()
+                    } else {
+                        String::new()
+                    },
                 ]);
             }
             writeln!(out, "{t}").map_err(stdout_error)?;
-            let src = match source { Source::Slabinfo => "/proc/slabinfo", Source::Sysfs => "/sys/kernel/slab" };
+            let src = match source {
+                Source::Slabinfo => "/proc/slabinfo",
+                Source::Sysfs => "/sys/kernel/slab",
+            };
             writeln!(
                 out,
                 "{count} samples {}s apart from {src}; leak suspects (active objects grew in every sample): {}",
