@@ -468,3 +468,57 @@ fn option_errors_match_reference() {
         assert_eq!(a, b, "{inp} {out}");
     }
 }
+
+/// Framing edge cases against the reference: NUL bytes inside lines, CRLF, a block longer than
+/// the 128 KiB buffer (which ends the reading), PFN lines longer than what is left of it.
+#[test]
+fn framing_edge_cases_match_reference() {
+    let Some(reference) = need_reference() else {
+        return;
+    };
+    let (tmp, link) = drop_in();
+    let head = |pid: u32, ts: u32| {
+        format!(
+            "Page allocated via order 1, mask 0x0(), pid {pid}, tgid {pid} (c{pid}), ts {ts} ns, free_ts 0 ns\n"
+        )
+    };
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    // NUL inside a frame line and inside the header; CRLF lines.
+    let mut a = Vec::new();
+    a.extend_from_slice(head(1, 5).as_bytes());
+    a.extend_from_slice(b" frame\0hidden+0x1/0x2\n\n");
+    a.extend_from_slice(b"Page allocated via order 0, mask 0x0(), pid 2\0, tgid 2 (x), ts 1 ns, free_ts 0 ns\n f+1/2\n\n");
+    a.extend_from_slice(b"Page allocated via order 0, mask 0x0(), pid 3, tgid 3 (y), ts 2 ns, free_ts 0 ns\r\n g+1/2\r\n\r\n\n");
+    cases.push(a);
+    // A block of more than 128 KiB between two normal ones.
+    let mut b = Vec::new();
+    b.extend_from_slice(head(1, 5).as_bytes());
+    b.extend_from_slice(b" a+1/2\n\n");
+    b.extend_from_slice(head(2, 6).as_bytes());
+    for i in 0..6000 {
+        b.extend_from_slice(format!(" frame_{i:08}+0x1/0x2\n").as_bytes());
+    }
+    b.extend_from_slice(b"\n");
+    b.extend_from_slice(head(3, 7).as_bytes());
+    b.extend_from_slice(b" c+1/2\n\n");
+    cases.push(b);
+    // A single line just under, at and over the buffer size; a PFN line after a long text.
+    for n in [131_070usize, 131_071, 131_072, 140_000] {
+        let mut c = Vec::new();
+        c.extend_from_slice(head(1, 5).as_bytes());
+        c.push(b' ');
+        c.extend(std::iter::repeat_n(b'x', n - head(1, 5).len() - 2));
+        c.extend_from_slice(b"\nPFN 12 type Movable Block 0 type Movable Flags 0x0(slab)\n\n");
+        c.extend_from_slice(head(2, 6).as_bytes());
+        c.extend_from_slice(b" d+1/2\n\n");
+        cases.push(c);
+    }
+    for (i, data) in cases.iter().enumerate() {
+        let input = tmp.path().join(format!("edge{i}.txt"));
+        std::fs::write(&input, data).expect("write");
+        for set in ["", "-d", "--cull=st,ator", "-s"] {
+            let args: Vec<String> = set.split_whitespace().map(str::to_owned).collect();
+            compare(&reference, &link, &args, &input, tmp.path());
+        }
+    }
+}
