@@ -265,6 +265,9 @@ const OPTION_POOL: &[&str] = &[
     "--tgid=2,3",
     "--name=bash,init,",
     "--cull=st,f,ator",
+    "-d",
+    "-d --pid=1",
+    "-df",
 ];
 
 #[derive(Debug, Clone)]
@@ -389,7 +392,10 @@ proptest! {
             data.extend(tail);
         }
         std::fs::write(&input, &data).expect("write");
-        let args: Vec<String> = opts.iter().map(|&i| OPTION_POOL[i].to_owned()).collect();
+        let args: Vec<String> = opts
+            .iter()
+            .flat_map(|&i| OPTION_POOL[i].split_whitespace().map(str::to_owned))
+            .collect();
         compare(&reference, &link, &args, &input, tmp.path());
     }
 
