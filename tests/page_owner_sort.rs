@@ -348,6 +348,12 @@ fn render(recs: &[Rec], trailing: bool) -> Vec<u8> {
                     FLAGS[r.flags as usize]
                 );
             }
+            // __vmalloc_node_range as the first frame makes the C tool scan backwards past
+            // the start of its buffer (undefined behaviour, it can crash): keep a frame before it.
+            if r.frames.first() == Some(&3) {
+                s += FRAMES[0];
+                s.push('\n');
+            }
             for &f in &r.frames {
                 s += FRAMES[f as usize];
                 s.push('\n');
