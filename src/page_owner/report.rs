@@ -40,7 +40,8 @@ pub struct Record<'a> {
     pub stack: Vec<&'a str>,
     /// Other lines after the stack (migration reason, memcg charge).
     pub notes: Vec<&'a str>,
-    /// page_owner_sort's allocator bits (see [`super::allocator`]).
+    /// page_owner_sort's allocator bits (see [`super::allocator`]); 0 when [`Report::read`] was
+    /// not grouping by allocator (the scan is skipped).
     pub allocator: i32,
 }
 
@@ -328,17 +329,20 @@ impl Report {
     /// Read every record of `r`, streaming.
     pub fn read(&mut self, r: impl BufRead) -> crate::Result<()> {
         let mut br = BlockReader::new(r);
+        let want_alloc = self.keys.contains(&GroupKey::Allocator);
         while let Some(b) = br.next_block() {
             if b.text().is_empty() {
                 continue;
             }
             let text = String::from_utf8_lossy(b.text());
             let pfn = b.pfn_fresh.then(|| String::from_utf8_lossy(b.pfn_line));
-            let rec = Record::parse(
-                &text,
-                pfn.as_deref(),
-                allocator_of(b.search_buf(), b.pfn_line),
-            );
+            // The allocator scan reads the whole block: only when it is a key.
+            let alloc = if want_alloc {
+                allocator_of(b.search_buf(), b.pfn_line)
+            } else {
+                0
+            };
+            let rec = Record::parse(&text, pfn.as_deref(), alloc);
             self.add(&rec)?;
         }
         self.flush()
