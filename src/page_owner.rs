@@ -153,6 +153,15 @@ impl<'a> Block<'a> {
     }
 }
 
+/// A memmem searcher built once per literal (building one per search shows in profiles).
+macro_rules! finder {
+    ($lit:expr) => {{
+        static F: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new($lit));
+        &*F
+    }};
+}
+
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
@@ -176,9 +185,13 @@ pub type Capture<'a> = Option<&'a [u8]>;
 
 /// Leftmost match of `LIT\s*([0-9]*)TAIL` where TAIL is a literal starting with a non-space,
 /// non-digit byte (`order`, `pid`).
-fn find_num_then<'a>(s: &'a [u8], lit: &[u8], tail: &[u8]) -> Capture<'a> {
-    for pos in memchr::memmem::find_iter(s, lit) {
-        let a = skip_ws(s, pos + lit.len());
+fn find_num_then<'a>(
+    s: &'a [u8],
+    lit: &memchr::memmem::Finder<'static>,
+    tail: &[u8],
+) -> Capture<'a> {
+    for pos in lit.find_iter(s) {
+        let a = skip_ws(s, pos + lit.needle().len());
         let b = skip_digits(s, a);
         if s[b..].starts_with(tail) {
             return Some(&s[a..b]);
@@ -188,9 +201,9 @@ fn find_num_then<'a>(s: &'a [u8], lit: &[u8], tail: &[u8]) -> Capture<'a> {
 }
 
 /// `ts\s*([0-9]*)\s*ns,` and `free_ts\s*([0-9]*)\s*ns`.
-fn find_ts<'a>(s: &'a [u8], lit: &[u8], tail: &[u8]) -> Capture<'a> {
-    for pos in memchr::memmem::find_iter(s, lit) {
-        let a = skip_ws(s, pos + lit.len());
+fn find_ts<'a>(s: &'a [u8], lit: &memchr::memmem::Finder<'static>, tail: &[u8]) -> Capture<'a> {
+    for pos in lit.find_iter(s) {
+        let a = skip_ws(s, pos + lit.needle().len());
         let b = skip_digits(s, a);
         let c = skip_ws(s, b);
         if s[c..].starts_with(tail) {
@@ -202,7 +215,7 @@ fn find_ts<'a>(s: &'a [u8], lit: &[u8], tail: &[u8]) -> Capture<'a> {
 
 /// `tgid\s*([0-9]*) ` (the space is literal; POSIX longest match semantics).
 pub fn find_tgid(s: &[u8]) -> Capture<'_> {
-    for pos in memchr::memmem::find_iter(s, b"tgid") {
+    for pos in finder!(b"tgid").find_iter(s) {
         let a0 = pos + 4;
         let a = skip_ws(s, a0);
         let b = skip_digits(s, a);
@@ -219,7 +232,7 @@ pub fn find_tgid(s: &[u8]) -> Capture<'_> {
 
 /// `tgid\s*[0-9]*\s*\((.*)\),\s*ts` with REG_NEWLINE (`.` stops at newlines), longest match.
 pub fn find_comm(s: &[u8]) -> Capture<'_> {
-    for pos in memchr::memmem::find_iter(s, b"tgid") {
+    for pos in finder!(b"tgid").find_iter(s) {
         let i = skip_ws(s, skip_digits(s, skip_ws(s, pos + 4)));
         if s.get(i) != Some(&b'(') {
             continue;
@@ -228,7 +241,7 @@ pub fn find_comm(s: &[u8]) -> Capture<'_> {
         let line_end = memchr::memchr(b'\n', &s[start..]).map_or(s.len(), |e| start + e);
         // The last "),\s*ts" whose ")" lies on this line.
         let mut best = None;
-        for r in memchr::memmem::find_iter(&s[start..line_end], b"),") {
+        for r in finder!(b"),").find_iter(&s[start..line_end]) {
             let r = start + r;
             let w = skip_ws(s, r + 2);
             if s[w..].starts_with(b"ts") {
@@ -244,19 +257,19 @@ pub fn find_comm(s: &[u8]) -> Capture<'_> {
 
 /// The order capture (`order\s*([0-9]*),`).
 pub fn find_order(s: &[u8]) -> Capture<'_> {
-    find_num_then(s, b"order", b",")
+    find_num_then(s, finder!(b"order"), b",")
 }
 /// The pid capture (`pid\s*([0-9]*),`).
 pub fn find_pid(s: &[u8]) -> Capture<'_> {
-    find_num_then(s, b"pid", b",")
+    find_num_then(s, finder!(b"pid"), b",")
 }
 /// The ts capture (`ts\s*([0-9]*)\s*ns,`).
 pub fn find_ts_nsec(s: &[u8]) -> Capture<'_> {
-    find_ts(s, b"ts", b"ns,")
+    find_ts(s, finder!(b"ts"), b"ns,")
 }
 /// The free_ts capture (`free_ts\s*([0-9]*)\s*ns`).
 pub fn find_free_ts(s: &[u8]) -> Capture<'_> {
-    find_ts(s, b"free_ts", b"ns")
+    find_ts(s, finder!(b"free_ts"), b"ns")
 }
 
 /// strtol/strtoull of an all-digit capture: None when empty or out of range (errno set).
@@ -319,15 +332,14 @@ pub mod allocator {
 /// without a bound (undefined behaviour when the match is on the first two lines); here the
 /// scan stops at the start of the block.
 pub fn allocator_of(search: &[u8], pfn_line: &[u8]) -> i32 {
-    use memchr::memmem::find;
     let mut a = 0;
-    if find(pfn_line, b"CMA").is_some() {
+    if finder!(b"CMA").find(pfn_line).is_some() {
         a |= allocator::CMA;
     }
-    if find(pfn_line, b"slab").is_some() {
+    if finder!(b"slab").find(pfn_line).is_some() {
         a |= allocator::SLAB;
     }
-    if let Some(second) = find(search, b"__vmalloc_node_range") {
+    if let Some(second) = finder!(b"__vmalloc_node_range").find(search) {
         let mut p = second;
         while p > 0 && search[p] != b'\n' {
             p -= 1;
@@ -341,7 +353,7 @@ pub fn allocator_of(search: &[u8], pfn_line: &[u8]) -> i32 {
             }
             if search[p] == b'\n' { p + 1 } else { 0 }
         };
-        if let Some(t) = find(&search[first..], b"alloc_pages")
+        if let Some(t) = finder!(b"alloc_pages").find(&search[first..])
             && first + t < second
         {
             a |= allocator::VMALLOC;

@@ -222,6 +222,7 @@ pub fn strtol_int(s: &[u8]) -> Option<i32> {
 /// One output entry: the first record of its class plus the summed counts.
 #[derive(Debug, Clone)]
 struct Group {
+    hash: u64,
     txt: Box<[u8]>,
     stack_off: usize,
     comm: Box<[u8]>,
@@ -511,7 +512,8 @@ impl Sorter {
             )?;
         }
         let stack_off = memchr::memchr(b'\n', txt).map_or(txt.len(), |i| i + 1);
-        let cand = Group {
+        let mut cand = Group {
+            hash: 0,
             txt: txt.into(),
             stack_off,
             comm: comm.into(),
@@ -525,6 +527,7 @@ impl Sorter {
         };
         let c = self.opts.cull;
         let h = key_hash(c, &cand);
+        cand.hash = h;
         let groups = &mut self.groups;
         let gi = match self
             .table
@@ -540,8 +543,7 @@ impl Sorter {
                 let i = groups.len() as u32;
                 groups.push(cand);
                 let groups = &self.groups;
-                self.table
-                    .insert_unique(h, i, |&j| key_hash(c, &groups[j as usize]));
+                self.table.insert_unique(h, i, |&j| groups[j as usize].hash);
                 i
             }
         };
