@@ -160,3 +160,34 @@ fn missing_process_is_exit_1() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Another user without ptrace access: a clear permission error naming the file and ptrace.
+#[test]
+fn ptrace_denial_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if unsafe { libc::geteuid() } != 0 {
+        if std::env::var_os("CI").is_some() {
+            panic!("needs root to run pgtool as another user");
+        }
+        eprintln!("skipping: needs root to run pgtool as another user");
+        return;
+    }
+    let c = spawn();
+    let d = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let bin = d.path().join("pgtool");
+    std::fs::copy(BIN, &bin).expect("copy");
+    let out = Command::new(&bin)
+        .args(["peek", &c.pid.to_string(), &format!("{:#x}", c.base)])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run as nobody");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("/proc/{}/", c.pid)) && err.contains("ptrace"),
+        "{err}"
+    );
+}
