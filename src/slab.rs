@@ -1,1 +1,256 @@
-//! (placeholder: this module is being written; see the open issues)
+//! Slab caches: `/proc/slabinfo` (version 2.1, root only) and `/sys/kernel/slab/<cache>/`
+//! (SLUB with CONFIG_SLUB_DEBUG), sampled over time to find caches that only grow, and the
+//! `alloc_calls` / `alloc_traces` of a cache booted with `slub_debug=U`.
+
+use crate::error::{Error, Result};
+use crate::root::SysRoot;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One cache at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Cache {
+    /// Cache name.
+    pub name: String,
+    /// Objects in use.
+    pub active_objs: u64,
+    /// Objects allocated (in use + free in slabs).
+    pub num_objs: u64,
+    /// Object size in bytes.
+    pub objsize: u64,
+    /// Objects per slab.
+    pub objperslab: u64,
+    /// Pages per slab.
+    pub pagesperslab: u64,
+    /// Slabs (0 when the source does not say).
+    pub num_slabs: u64,
+}
+
+impl Cache {
+    /// Memory held by the cache's slabs, in bytes (num_slabs * pagesperslab pages, or
+    /// num_objs * objsize when the slab count is unknown).
+    pub fn bytes(&self, page_size: u64) -> u64 {
+        if self.num_slabs > 0 && self.pagesperslab > 0 {
+            self.num_slabs
+                .saturating_mul(self.pagesperslab)
+                .saturating_mul(page_size)
+        } else {
+            self.num_objs.saturating_mul(self.objsize)
+        }
+    }
+}
+
+/// Parse `/proc/slabinfo` text (version 2.x). Lines that do not parse are errors naming the line.
+pub fn parse_slabinfo(text: &str, path: &Path) -> Result<Vec<Cache>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("slabinfo -") || line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let bad = |msg: &str| Error::Parse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            msg: msg.to_owned(),
+        };
+        let (head, rest) = line.split_once(':').unwrap_or((line, ""));
+        let f: Vec<&str> = head.split_whitespace().collect();
+        if f.len() < 6 {
+            return Err(bad(
+                "expected: name active_objs num_objs objsize objperslab pagesperslab",
+            ));
+        }
+        let n = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| bad(&format!("'{s}' is not a number")))
+        };
+        let mut c = Cache {
+            name: f[0].to_owned(),
+            active_objs: n(f[1])?,
+            num_objs: n(f[2])?,
+            objsize: n(f[3])?,
+            objperslab: n(f[4])?,
+            pagesperslab: n(f[5])?,
+            num_slabs: 0,
+        };
+        if let Some((_, sd)) = rest.split_once("slabdata") {
+            let s: Vec<&str> = sd.split_whitespace().collect();
+            if s.len() >= 2 {
+                c.num_slabs = n(s[1])?;
+            }
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+fn first_number(s: &str) -> Option<u64> {
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Read the caches from `/sys/kernel/slab/*/` (one entry per real cache: aliases, which are
+/// symlinks to the same directory, are listed once under their first name).
+pub fn read_sysfs(root: &SysRoot) -> Result<Vec<Cache>> {
+    let dir = root.sys().join("kernel/slab");
+    let rd = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut seen = BTreeMap::new();
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(':'))
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let p = dir.join(&name);
+        let target = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+        if seen.insert(target, ()).is_some() {
+            continue;
+        }
+        let rd = |f: &str| {
+            std::fs::read_to_string(p.join(f))
+                .ok()
+                .and_then(|s| first_number(&s))
+        };
+        let (Some(active), Some(total)) = (rd("objects"), rd("total_objects")) else {
+            continue;
+        };
+        let order = rd("order").unwrap_or(0);
+        out.push(Cache {
+            name,
+            active_objs: active,
+            num_objs: total,
+            objsize: rd("object_size").unwrap_or(0),
+            objperslab: rd("objs_per_slab").unwrap_or(0),
+            pagesperslab: 1u64 << order.min(20),
+            num_slabs: rd("slabs").unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// Where samples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// /proc/slabinfo.
+    Slabinfo,
+    /// /sys/kernel/slab.
+    Sysfs,
+}
+
+/// One sample of every cache: /proc/slabinfo when readable, else /sys/kernel/slab.
+pub fn sample(root: &SysRoot, prefer: Option<Source>) -> Result<(Source, Vec<Cache>)> {
+    let path = root.proc().join("slabinfo");
+    if prefer != Some(Source::Sysfs) {
+        match std::fs::read_to_string(&path) {
+            Ok(t) => return Ok((Source::Slabinfo, parse_slabinfo(&t, &path)?)),
+            Err(e) if prefer == Some(Source::Slabinfo) => return Err(Error::io(&path, e)),
+            Err(_) => {}
+        }
+    }
+    Ok((Source::Sysfs, read_sysfs(root)?))
+}
+
+/// A cache over several samples.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Trend {
+    /// The last sample.
+    pub last: Cache,
+    /// Active objects in each sample (0 where the cache was absent).
+    pub active: Vec<u64>,
+    /// Active objects, last minus first.
+    pub growth: i64,
+    /// Active objects grew between every two consecutive samples (needs >= 2 samples).
+    pub suspect: bool,
+}
+
+/// Combine samples (oldest first) into one trend per cache present in the last sample.
+pub fn trends(samples: &[Vec<Cache>]) -> Vec<Trend> {
+    let Some(last) = samples.last() else {
+        return Vec::new();
+    };
+    let maps: Vec<BTreeMap<&str, &Cache>> = samples
+        .iter()
+        .map(|s| s.iter().map(|c| (c.name.as_str(), c)).collect())
+        .collect();
+    last.iter()
+        .map(|c| {
+            let active: Vec<u64> = maps
+                .iter()
+                .map(|m| m.get(c.name.as_str()).map_or(0, |x| x.active_objs))
+                .collect();
+            let growth = *active.last().unwrap_or(&0) as i64 - *active.first().unwrap_or(&0) as i64;
+            let suspect = active.len() >= 2 && active.windows(2).all(|w| w[1] > w[0]);
+            Trend {
+                last: c.clone(),
+                active,
+                growth,
+                suspect,
+            }
+        })
+        .collect()
+}
+
+/// One line of a cache's `alloc_calls` (sysfs) or `alloc_traces` (debugfs, 5.17+).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AllocCall {
+    /// Objects allocated from this call site.
+    pub count: u64,
+    /// The call site (`symbol+off/size`).
+    pub site: String,
+    /// The rest of the line (age, pid, cpus, nodes) and, for alloc_traces, the stack.
+    pub detail: String,
+}
+
+/// Parse `alloc_calls` / `alloc_traces` text.
+pub fn parse_alloc_calls(text: &str) -> Vec<AllocCall> {
+    let mut out: Vec<AllocCall> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        let mut it = t.splitn(3, char::is_whitespace);
+        let (Some(n), Some(site)) = (it.next(), it.next()) else {
+            continue;
+        };
+        match n.parse::<u64>() {
+            Ok(count) => out.push(AllocCall {
+                count,
+                site: site.to_owned(),
+                detail: it.next().unwrap_or("").trim().to_owned(),
+            }),
+            Err(_) => {
+                if let Some(last) = out.last_mut()
+                    && !t.is_empty()
+                {
+                    last.detail.push('\n');
+                    last.detail.push_str(t);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|a| std::cmp::Reverse(a.count));
+    out
+}
+
+/// A cache's allocation call sites: debugfs `slab/<cache>/alloc_traces` (5.17+) or sysfs
+/// `kernel/slab/<cache>/alloc_calls`. Needs `slub_debug=U` (or `=U,<cache>`) at boot.
+pub fn alloc_calls(root: &SysRoot, cache: &str) -> Result<Vec<AllocCall>> {
+    let dbg = root.debugfs().join("slab").join(cache).join("alloc_traces");
+    let sys = root
+        .sys()
+        .join("kernel/slab")
+        .join(cache)
+        .join("alloc_calls");
+    for p in [&dbg, &sys] {
+        if let Ok(t) = std::fs::read_to_string(p) {
+            return Ok(parse_alloc_calls(&t));
+        }
+    }
+    Err(Error::Unsupported {
+        path: sys,
+        what: format!("alloc_calls of cache {cache}"),
+        hint: format!(
+            "boot with slub_debug=U,{cache} (SLUB with CONFIG_SLUB_DEBUG), run as root with debugfs mounted ({})",
+            dbg.display()
+        ),
+    })
+}
