@@ -23,6 +23,34 @@ pub fn page_shift() -> u32 {
     page_size().trailing_zeros()
 }
 
+/// Parse a number as everywhere in pgtool's arguments: hex with `0x`/`0X`, else decimal.
+/// Only digits are accepted (no sign, no spaces inside, no empty `0x`); surrounding
+/// whitespace is ignored. `None` for anything else, including overflow.
+///
+/// ```
+/// use pgtool::addr::parse_number;
+/// assert_eq!(parse_number("0x1c20b"), Some(0x1c20b));
+/// assert_eq!(parse_number(" 42 "), Some(42));
+/// assert_eq!(parse_number("+5"), None);
+/// assert_eq!(parse_number("0x"), None);
+/// ```
+pub fn parse_number(s: &str) -> Option<u64> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => parse_hex(h),
+        None if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t.parse().ok(),
+        None => None,
+    }
+}
+
+/// Parse bare hex digits (no prefix, no sign).
+pub fn parse_hex(h: &str) -> Option<u64> {
+    if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(h, 16).ok()
+}
+
 macro_rules! newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

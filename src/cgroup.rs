@@ -373,11 +373,7 @@ pub fn resolve_filter(root: &SysRoot, spec: &str) -> Result<u64> {
 
 /// Parse an inode number, decimal or `0x` hex.
 pub fn parse_inode(s: &str) -> Option<u64> {
-    let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
+    crate::addr::parse_number(s)
 }
 
 /// Resident pages charged to one memcg, by kind.

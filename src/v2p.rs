@@ -59,19 +59,7 @@ pub struct AddrSpec {
 
 /// Parse one number: hex with `0x`/`0X`, else decimal.
 pub fn parse_addr(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let parsed = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        if h.is_empty() || h.starts_with('+') || h.starts_with('-') {
-            None
-        } else {
-            u64::from_str_radix(h, 16).ok()
-        }
-    } else if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        None
-    } else {
-        t.parse::<u64>().ok()
-    };
-    parsed.ok_or_else(|| {
+    crate::addr::parse_number(s).ok_or_else(|| {
         Error::Usage(format!(
             "bad address {s:?}: expected hex with 0x (0x7ffc1000), decimal, ADDR+LEN or START-END"
         ))

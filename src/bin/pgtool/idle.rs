@@ -111,14 +111,12 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
 /// A number: hex with 0x (or always hex when `hex` is true), else decimal.
 pub fn parse_num(s: &str, hex: bool) -> Result<u64, Error> {
     let t = s.trim();
-    let r = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16)
-    } else if hex {
-        u64::from_str_radix(t, 16)
+    let r = if hex && !t.starts_with("0x") && !t.starts_with("0X") {
+        pgtool::addr::parse_hex(t)
     } else {
-        t.parse::<u64>()
+        pgtool::addr::parse_number(t)
     };
-    r.map_err(|_| Error::Usage(format!("bad number {s:?}")))
+    r.ok_or_else(|| Error::Usage(format!("bad number {s:?}")))
 }
 
 /// A range: START-END (end exclusive), START,END, START+LEN, START,+LEN or a single value

@@ -29,12 +29,7 @@ fn parse_num(s: &str, what: &str) -> Result<u64, Error> {
         Some(b'm' | b'M') if !t.starts_with("0x") => (&t[..t.len() - 1], 1 << 20),
         _ => (t, 1),
     };
-    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        u64::from_str_radix(h, 16)
-    } else {
-        t.parse()
-    };
-    v.ok()
+    pgtool::addr::parse_number(t)
         .and_then(|v| v.checked_mul(mul))
         .ok_or_else(|| Error::Usage(format!("{what}: '{s}' is not a number (use 0x... for hex)")))
 }

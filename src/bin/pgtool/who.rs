@@ -56,14 +56,7 @@ pub struct Args {
     pub format: FormatArgs,
 }
 
-fn parse_num(s: &str) -> Option<u64> {
-    let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) if !h.is_empty() => u64::from_str_radix(h, 16).ok(),
-        Some(_) => None,
-        None => s.parse().ok(),
-    }
-}
+use pgtool::addr::parse_number as parse_num;
 
 /// Parse `PFN`, `A-B` (inclusive) or `A+N` into `out`.
 fn parse_spec(spec: &str, out: &mut Vec<Pfn>) -> Result<(), Error> {
