@@ -4,6 +4,7 @@ use crate::Global;
 use crate::idle::{parse_num, parse_pfn_list};
 use pgtool::hwpoison::{Injector, PageInfo, soft_offline};
 use pgtool::pagemap::Pagemap;
+use pgtool::rmap::{self, Query};
 use pgtool::{Error, Pfn, VirtAddr};
 
 /// Arguments of `pgtool hwpoison`.
@@ -50,6 +51,25 @@ struct Target {
     force: bool,
 }
 
+/// Print the processes mapping `pfn` (or its folio), as `pgtool who` finds them.
+fn print_owners(report: &rmap::Report, pfn: Pfn) {
+    let Some(i) = report.targets.iter().position(|t| t.pfn == pfn) else {
+        return;
+    };
+    let mut any = false;
+    for m in report.mappings_of(i) {
+        any = true;
+        let path = m.vma.as_ref().map(|v| v.display_name()).unwrap_or("?");
+        println!(
+            "  mapped by pid {} ({}) at {:#x} {path}",
+            m.pid, m.comm, m.vaddr.0
+        );
+    }
+    if !any {
+        println!("  mapped by no process we can read");
+    }
+}
+
 /// Run `pgtool hwpoison`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let root = g.sysroot();
@@ -89,6 +109,9 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         ));
     }
     let guarded = !matches!(args.action, Action::Unpoison(_));
+    // Who maps these pages: the processes that would get SIGBUS. One pass over all processes
+    // for all the PFNs (the same lookup as `pgtool who`); a failure only loses this detail.
+    let owners = rmap::who(&root, &Query::pfns(targets.iter().map(|t| t.0).collect()));
     let mut refused = Vec::new();
     for (pfn, owner) in &targets {
         let info = PageInfo::read(&root, *pfn)?;
@@ -96,6 +119,10 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
             .map(|(pid, a)| format!("; mapped by pid {pid} at {a:#x}"))
             .unwrap_or_default();
         println!("{}{who}", info.describe());
+        match &owners {
+            Ok(report) => print_owners(report, *pfn),
+            Err(e) => println!("  owners unknown: {e}"),
+        }
         if guarded && let Some(why) = info.refusal() {
             if t.force {
                 println!("  warning: {why} (--force given)");
