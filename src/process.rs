@@ -221,6 +221,11 @@ mod tests {
         }
         assert_eq!(same_mm(me, me), Some(true));
         let parent = std::os::unix::process::parent_id();
-        assert_eq!(same_mm(me, parent), Some(false));
+        match same_mm(me, parent) {
+            // kcmp on another process needs ptrace access to it (not granted to an
+            // unprivileged test run under a root parent).
+            None => eprintln!("kcmp against parent {parent} not permitted; checked self only"),
+            other => assert_eq!(other, Some(false)),
+        }
     }
 }

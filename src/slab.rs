@@ -100,6 +100,8 @@ pub fn read_sysfs(root: &SysRoot) -> Result<Vec<Cache>> {
         .collect();
     names.sort();
     let mut out = Vec::new();
+    // The files are root-only: when no cache could be read, say why instead of listing none.
+    let mut first_error: Option<(std::path::PathBuf, std::io::Error)> = None;
     for name in names {
         let p = dir.join(&name);
         let target = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
@@ -112,6 +114,11 @@ pub fn read_sysfs(root: &SysRoot) -> Result<Vec<Cache>> {
                 .and_then(|s| first_number(&s))
         };
         let (Some(active), Some(total)) = (rd("objects"), rd("total_objects")) else {
+            if first_error.is_none()
+                && let Err(e) = std::fs::read(p.join("objects"))
+            {
+                first_error = Some((p.join("objects"), e));
+            }
             continue;
         };
         let order = rd("order").unwrap_or(0);
@@ -125,7 +132,10 @@ pub fn read_sysfs(root: &SysRoot) -> Result<Vec<Cache>> {
             num_slabs: rd("slabs").unwrap_or(0),
         });
     }
-    Ok(out)
+    match first_error {
+        Some((path, e)) if out.is_empty() => Err(Error::io(path, e)),
+        _ => Ok(out),
+    }
 }
 
 /// Where samples come from.

@@ -92,6 +92,18 @@ fn live_sampling() {
         eprintln!("skipping: no slab interfaces");
         return;
     }
+    if std::fs::File::open("/proc/slabinfo").is_err() && !nix::unistd::geteuid().is_root() {
+        // Both /proc/slabinfo and /sys/kernel/slab/*/objects are root-only.
+        let out = Command::new(BIN)
+            .args(["slab", "--count", "1"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("needs root"), "{err}");
+        eprintln!("skipping live sampling: not root (checked the needs-root error instead)");
+        return;
+    }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let st = stop.clone();
     let leaker = std::thread::spawn(move || {
