@@ -76,7 +76,7 @@ complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and not __fish_seen_
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -l pid -d 'The present pages of this process' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -l vma -d 'Only mappings with this name (path, file-name substring, [heap], [stack], [anon]); repeatable. With --pid' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -l addr -d 'Only this virtual address range: START-END, START+LEN or ADDR (hex). With --pid' -r
-complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -l pfn -d 'A PFN range: START-END (end exclusive), START,END, START+COUNT or PFN; holes are skipped' -r
+complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -l pfn -d 'A PFN range: FIRST-LAST or FIRST,LAST (both included, as in `pgtool who`), FIRST+COUNT, or one PFN; holes are skipped' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -l cgroup -d 'The pages charged to this memcg (a cgroup directory, e.g. /sys/fs/cgroup/system.slice)' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from mark" -s h -l help -d 'Print help'
@@ -84,7 +84,7 @@ complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subc
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -l pid -d 'The present pages of this process' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -l vma -d 'Only mappings with this name (path, file-name substring, [heap], [stack], [anon]); repeatable. With --pid' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -l addr -d 'Only this virtual address range: START-END, START+LEN or ADDR (hex). With --pid' -r
-complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -l pfn -d 'A PFN range: START-END (end exclusive), START,END, START+COUNT or PFN; holes are skipped' -r
+complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -l pfn -d 'A PFN range: FIRST-LAST or FIRST,LAST (both included, as in `pgtool who`), FIRST+COUNT, or one PFN; holes are skipped' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -l cgroup -d 'The pages charged to this memcg (a cgroup directory, e.g. /sys/fs/cgroup/system.slice)' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand idle; and __fish_seen_subcommand_from read" -s L -l list -d 'List every page (address, PFN, head PFN, idle)'

@@ -100,9 +100,10 @@ newtype!(
 );
 
 impl Pfn {
-    /// The physical address of the first byte of this page frame.
-    pub fn phys_addr(self) -> PhysAddr {
-        PhysAddr(self.0 << page_shift())
+    /// The physical address of the first byte of this page frame; `None` when the PFN is too
+    /// large for a 64-bit address (a shift would silently drop its high bits).
+    pub fn phys_addr(self) -> Option<PhysAddr> {
+        self.0.checked_mul(page_size()).map(PhysAddr)
     }
 }
 
@@ -140,7 +141,8 @@ mod tests {
         assert_eq!(a.vpn(), 5);
         assert_eq!(a.page_base(), VirtAddr(5 * ps));
         assert_eq!(a.page_offset(), 17);
-        assert_eq!(Pfn(3).phys_addr(), PhysAddr(3 * ps));
+        assert_eq!(Pfn(3).phys_addr(), Some(PhysAddr(3 * ps)));
+        assert_eq!(Pfn(u64::MAX >> 1).phys_addr(), None);
         assert_eq!(PhysAddr(3 * ps + 1).pfn(), Pfn(3));
         assert_eq!(format!("{}", Pfn(0x1c20b)), "0x1c20b");
     }

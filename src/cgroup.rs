@@ -482,7 +482,12 @@ pub fn pages_by_memcg(root: &SysRoot, threads: usize) -> Result<Vec<MemcgPages>>
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(Error::NotFound("kpagecgroup scan thread panicked".into()))
+                    Err(Error::io(
+                        "<worker thread>",
+                        std::io::Error::other(
+                            "kpagecgroup scan thread panicked (please report a bug)",
+                        ),
+                    ))
                 })
             })
             .collect()

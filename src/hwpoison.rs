@@ -6,7 +6,7 @@
 //! Poisoning a page the kernel itself uses (slab, page tables, reserved memory...) can crash the
 //! machine; poisoning a process's page kills the process when it next touches it (SIGBUS).
 
-use crate::addr::{Pfn, PhysAddr, page_shift};
+use crate::addr::{Pfn, PhysAddr};
 use crate::error::{Error, Result};
 use crate::iomem::Iomem;
 use crate::kpage::{KpageFile, U64File};
@@ -141,7 +141,7 @@ impl PageInfo {
             .and_then(|f| f.get(pfn.0).ok().flatten());
         let (region, system_ram) = match Iomem::read(root) {
             Ok(io) if !io.addresses_hidden() => {
-                let addr = pfn.0 << page_shift();
+                let addr = pfn.phys_addr().map_or(u64::MAX, |a| a.0);
                 let ram = io
                     .system_ram_pfns()
                     .iter()
@@ -226,7 +226,7 @@ impl PageInfo {
         format!(
             "PFN {:#x} (phys {:#x}, {}): flags {flags}, mapcount {count}",
             self.pfn.0,
-            self.pfn.0 << page_shift(),
+            self.pfn.phys_addr().map_or(u64::MAX, |a| a.0),
             self.region.as_deref().unwrap_or("region unknown"),
         )
     }

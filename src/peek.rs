@@ -5,7 +5,7 @@
 use crate::addr::{VirtAddr, page_size};
 use crate::error::{Error, Result};
 use crate::maps::{Vma, find, read_maps};
-use crate::pagemap::{Pagemap, PagemapEntry};
+use crate::pagemap::Pagemap;
 use crate::root::SysRoot;
 use std::io;
 
@@ -158,21 +158,22 @@ pub fn page_facts(root: &SysRoot, pid: u32, addr: u64, len: u64) -> Result<Vec<P
     let first = addr / ps * ps;
     let last = addr.saturating_add(len.max(1) - 1) / ps * ps;
     let mut out = Vec::new();
-    let mut v = first;
-    while v <= last {
-        let e: PagemapEntry = pm.entry(VirtAddr(v))?;
-        out.push(PageFact {
-            vaddr: v,
-            pagemap: e.raw(),
-            present: e.present(),
-            swapped: e.swapped(),
-            pfn: e.pfn().map(|p| p.0),
-            file_shared: e.file_shared(),
-            exclusive: e.exclusive(),
-            soft_dirty: e.soft_dirty(),
-        });
-        v += ps;
-    }
+    let end = VirtAddr(last.saturating_add(ps));
+    pm.for_each_batch(VirtAddr(first)..end, 4096, |base, entries| {
+        for (i, e) in entries.iter().enumerate() {
+            out.push(PageFact {
+                vaddr: base.0 + i as u64 * ps,
+                pagemap: e.raw(),
+                present: e.present(),
+                swapped: e.swapped(),
+                pfn: e.pfn().map(|p| p.0),
+                file_shared: e.file_shared(),
+                exclusive: e.exclusive(),
+                soft_dirty: e.soft_dirty(),
+            });
+        }
+        Ok(())
+    })?;
     Ok(out)
 }
 

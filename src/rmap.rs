@@ -407,8 +407,12 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::NotFound("PFN reader thread panicked".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::io(
+                        "<worker thread>",
+                        std::io::Error::other("PFN reader thread panicked (please report a bug)"),
+                    ))
+                })
             })
             .collect()
     });

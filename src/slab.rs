@@ -250,6 +250,13 @@ pub fn alloc_calls(root: &SysRoot, cache: &str) -> Result<Vec<AllocCall>> {
         .join("kernel/slab")
         .join(cache)
         .join("alloc_calls");
+    let cache_dir = root.sys().join("kernel/slab").join(cache);
+    if cache.is_empty() || cache.contains('/') || !cache_dir.exists() {
+        return Err(Error::NotFound(format!(
+            "no slab cache {cache:?} (the caches are the directories of {})",
+            root.sys().join("kernel/slab").display()
+        )));
+    }
     for p in [&dbg, &sys] {
         if let Ok(t) = std::fs::read_to_string(p) {
             return Ok(parse_alloc_calls(&t));

@@ -505,7 +505,7 @@ impl Translator {
         let Some(file) = self.file(which) else {
             return Ok(None);
         };
-        match gather_sorted(file, pfns) {
+        match file.gather(pfns) {
             Ok(v) => Ok(Some(v)),
             Err(e @ Error::Truncated { .. }) => Err(e),
             Err(e) => {
@@ -615,39 +615,6 @@ impl Translator {
     }
 }
 
-/// Gaps of up to this many words between wanted PFNs are read through rather than split into
-/// another `pread` (2 KiB: far cheaper than a syscall).
-const GATHER_GAP: u64 = 256;
-
-/// Like [`U64File::gather`], but over the PFNs sorted, with nearby (not only consecutive) PFNs
-/// read by one `pread`: pages of a virtual range are often physically close but not in order.
-fn gather_sorted(file: &U64File, pfns: &[u64]) -> Result<Vec<Option<u64>>> {
-    let mut order: Vec<usize> = (0..pfns.len()).collect();
-    order.sort_unstable_by_key(|&i| pfns[i]);
-    let mut out = vec![None; pfns.len()];
-    let mut buf: Vec<u64> = Vec::new();
-    let mut i = 0;
-    while i < order.len() {
-        let start = pfns[order[i]];
-        let mut j = i + 1;
-        while j < order.len()
-            && pfns[order[j]] - pfns[order[j - 1]] <= GATHER_GAP
-            && pfns[order[j]] - start < crate::kpage::BATCH as u64
-        {
-            j += 1;
-        }
-        let len = pfns[order[j - 1]] - start + 1;
-        buf.resize(len as usize, 0);
-        let got = file.read_at(start, &mut buf)? as u64;
-        for &k in &order[i..j] {
-            let off = pfns[k] - start;
-            out[k] = (off < got).then(|| buf[off as usize]);
-        }
-        i = j;
-    }
-    Ok(out)
-}
-
 fn field_of(which: KpageFile) -> &'static str {
     match which {
         KpageFile::Flags => "flags",
@@ -664,21 +631,6 @@ pub fn record_pfn(r: &PageRecord) -> Option<Pfn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gather_sorted_reads_spans_in_any_order() {
-        use std::io::Write;
-        let mut t = tempfile::NamedTempFile::new().expect("tmp");
-        for i in 0..2000u64 {
-            t.write_all(&(i * 10).to_ne_bytes()).expect("w");
-        }
-        let f = U64File::open(t.path()).expect("open");
-        let pfns = [1500, 3, 2, 1999, 2000, 700, 3, 5000];
-        let got = gather_sorted(&f, &pfns).expect("gather");
-        let want: Vec<Option<u64>> = pfns.iter().map(|&p| (p < 2000).then_some(p * 10)).collect();
-        assert_eq!(got, want);
-        assert_eq!(gather_sorted(&f, &[]).expect("empty"), vec![]);
-    }
 
     #[test]
     fn specs() {

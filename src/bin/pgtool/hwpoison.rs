@@ -34,7 +34,8 @@ enum Action {
 
 #[derive(clap::Args, Debug)]
 struct Target {
-    /// Page frame numbers (hex with 0x, else decimal).
+    /// Page frame numbers (hex with 0x, else decimal), or ranges FIRST-LAST (both included, as in
+    /// `pgtool who`) and FIRST+COUNT.
     #[arg(value_name = "PFN")]
     pfns: Vec<String>,
     /// Target the page a process maps at --addr (translated to its PFN through pagemap).
@@ -49,6 +50,12 @@ struct Target {
     /// Act even on pages the guards refuse (outside System RAM, kernel-owned).
     #[arg(long)]
     force: bool,
+}
+
+/// The physical address of `pfn`, or a usage error for a PFN no address can hold.
+fn phys_of(pfn: Pfn) -> Result<pgtool::PhysAddr, Error> {
+    pfn.phys_addr()
+        .ok_or_else(|| Error::Usage(format!("PFN {:#x} is beyond any physical address", pfn.0)))
 }
 
 /// Print the processes mapping `pfn` (or its folio), as `pgtool who` finds them.
@@ -80,6 +87,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     };
     let mut targets: Vec<(Pfn, Option<(u32, u64)>)> = Vec::new();
     for p in parse_pfn_list(&t.pfns)? {
+        phys_of(p)?;
         targets.push((p, None));
     }
     if let (Some(pid), Some(a)) = (t.pid, &t.addr) {
@@ -152,7 +160,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         match (&args.action, &injector) {
             (Action::Inject(_), Some(inj)) => inj.inject(*pfn)?,
             (Action::Unpoison(_), Some(inj)) => inj.unpoison(*pfn)?,
-            _ => soft_offline(&root, pfn.phys_addr())?,
+            _ => soft_offline(&root, phys_of(*pfn)?)?,
         }
         let after = PageInfo::read(&root, *pfn)?;
         println!("done: now {}", after.describe());

@@ -44,7 +44,8 @@ struct Source {
     /// Only this virtual address range: START-END, START+LEN or ADDR (hex). With --pid.
     #[arg(long, requires = "pid")]
     addr: Option<String>,
-    /// A PFN range: START-END (end exclusive), START,END, START+COUNT or PFN; holes are skipped.
+    /// A PFN range: FIRST-LAST or FIRST,LAST (both included, as in `pgtool who`), FIRST+COUNT,
+    /// or one PFN; holes are skipped.
     #[arg(long, conflicts_with = "cgroup")]
     pfn: Option<String>,
     /// The pages charged to this memcg (a cgroup directory, e.g. /sys/fs/cgroup/system.slice).
@@ -119,9 +120,10 @@ pub fn parse_num(s: &str, hex: bool) -> Result<u64, Error> {
     r.ok_or_else(|| Error::Usage(format!("bad number {s:?}")))
 }
 
-/// A range: START-END (end exclusive), START,END, START+LEN, START,+LEN or a single value
-/// (`unit` long).
-pub fn parse_range(s: &str, hex: bool, unit: u64) -> Result<Range<u64>, Error> {
+/// A range: START-END, START,END, START+LEN, START,+LEN or a single value (`unit` long).
+/// `inclusive`: END is the last element (PFN ranges, as in `pgtool who`); otherwise END is one
+/// past the end (address ranges, as in `pgtool v2p`).
+pub fn parse_range(s: &str, hex: bool, unit: u64, inclusive: bool) -> Result<Range<u64>, Error> {
     let (a, b, plus) = if let Some((a, b)) = s.split_once(",+") {
         (a, Some(b), true)
     } else if let Some((a, b)) = s.split_once('+') {
@@ -135,7 +137,9 @@ pub fn parse_range(s: &str, hex: bool, unit: u64) -> Result<Range<u64>, Error> {
     let end = match b {
         None => start.saturating_add(unit),
         Some(b) if plus => start.saturating_add(parse_num(b, hex)?),
-        Some(b) => parse_num(b, hex)?,
+        Some(b) => parse_num(b, hex)?
+            .checked_add(u64::from(inclusive))
+            .ok_or_else(|| Error::Usage(format!("range {s:?} ends past the largest number")))?,
     };
     if end <= start {
         return Err(Error::Usage(format!("empty range {s:?}")));
@@ -147,7 +151,7 @@ pub fn parse_range(s: &str, hex: bool, unit: u64) -> Result<Range<u64>, Error> {
 pub fn parse_pfn_list(args: &[String]) -> Result<Vec<Pfn>, Error> {
     let mut out = Vec::new();
     for a in args {
-        let r = parse_range(a, false, 1)?;
+        let r = parse_range(a, false, 1, true)?;
         if r.end - r.start > 1 << 20 {
             return Err(Error::Usage(format!("range {a:?} too large")));
         }
@@ -184,7 +188,7 @@ fn collect(root: &SysRoot, src: &Source) -> Result<PageSet, Error> {
     if let Some(pid) = src.pid {
         let range = match &src.addr {
             Some(a) => {
-                let r = parse_range(a, true, page_size())?;
+                let r = parse_range(a, true, page_size(), false)?;
                 Some(VirtAddr(r.start)..VirtAddr(r.end))
             }
             None => None,
@@ -199,7 +203,7 @@ fn collect(root: &SysRoot, src: &Source) -> Result<PageSet, Error> {
         }
         Ok(set)
     } else if let Some(p) = &src.pfn {
-        let r = parse_range(p, false, 1)?;
+        let r = parse_range(p, false, 1, true)?;
         PageSet::from_pfn_range(root, Pfn(r.start)..Pfn(r.end))
     } else if let Some(cg) = &src.cgroup {
         let ino = pgtool::cgroup::inode_of(cg)?;
@@ -214,7 +218,7 @@ fn collect(root: &SysRoot, src: &Source) -> Result<PageSet, Error> {
 fn mark_source(root: &SysRoot, bitmap: &IdleBitmap, src: &Source) -> Result<usize, Error> {
     if let (Some(p), None) = (&src.pfn, src.pid) {
         // A PFN range: all-ones words over its RAM parts, no per-page list needed.
-        let r = parse_range(p, false, 1)?;
+        let r = parse_range(p, false, 1, true)?;
         let mut n = 0;
         idle::drain_lru_batches();
         for ram in idle::ram_ranges(root)? {
@@ -248,17 +252,22 @@ fn read(root: &SysRoot, a: ReadArgs) -> Result<i32, Error> {
     let bitmap = IdleBitmap::open(root, false)?;
     if let (Some(p), None, false) = (&a.source.pfn, a.source.pid, a.list) {
         // A PFN range can be all of memory: count it in chunks, never holding a page list.
-        let r = parse_range(p, false, 1)?;
+        let r = parse_range(p, false, 1, true)?;
         let mut total = Counts::default();
-        let mut s = r.start;
-        while s < r.end {
-            let e = r.end.min(s.saturating_add(1 << 18));
-            let set = PageSet::from_pfn_range(root, Pfn(s)..Pfn(e))?;
-            let c = idle::count(&set.read(&bitmap)?.concat());
-            total.pages += c.pages;
-            total.idle_pages += c.idle_pages;
-            total.accessed_pages += c.accessed_pages;
-            s = e;
+        // Chunk only the RAM inside the range: a range such as 0-0xffffffffffffffff must not
+        // walk the empty PFN space.
+        for ram in idle::ram_ranges(root)? {
+            let mut s = ram.start.0.max(r.start);
+            let end = ram.end.0.min(r.end);
+            while s < end {
+                let e = end.min(s.saturating_add(1 << 18));
+                let set = PageSet::from_pfn_range(root, Pfn(s)..Pfn(e))?;
+                let c = idle::count(&set.read(&bitmap)?.concat());
+                total.pages += c.pages;
+                total.idle_pages += c.idle_pages;
+                total.accessed_pages += c.accessed_pages;
+                s = e;
+            }
         }
         let set = PageSet {
             groups: vec![(None, Vec::new())],
@@ -635,20 +644,32 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range("10-20", false, 1).expect("test value"), 10..20);
         assert_eq!(
-            parse_range("0x10,+2", false, 1).expect("test value"),
+            parse_range("10-20", false, 1, false).expect("test value"),
+            10..20
+        );
+        // PFN ranges include their end, as in `pgtool who`
+        assert_eq!(
+            parse_range("10-20", false, 1, true).expect("test value"),
+            10..21
+        );
+        assert_eq!(
+            parse_range("7-7", false, 1, true).expect("test value"),
+            7..8
+        );
+        assert_eq!(
+            parse_range("0x10,+2", false, 1, true).expect("test value"),
             16..18
         );
         assert_eq!(
-            parse_range("1000", true, 4096).expect("test value"),
+            parse_range("1000", true, 4096, false).expect("test value"),
             0x1000..0x2000
         );
         assert_eq!(
-            parse_range("1000+1000", true, 1).expect("test value"),
+            parse_range("1000+1000", true, 1, false).expect("test value"),
             0x1000..0x2000
         );
-        assert!(parse_range("20-10", false, 1).is_err());
+        assert!(parse_range("20-10", false, 1, true).is_err());
         assert_eq!(
             parse_duration("500ms").expect("test value"),
             Duration::from_millis(500)

@@ -51,7 +51,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         let facts = pgtool::peek::page_facts(&root, args.pid, addr, len)?;
         let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
         let v = serde_json::json!({
-            "pid": args.pid, "addr": format!("{addr:#x}"), "len": len,
+            "pid": args.pid, "addr": addr, "len": len,
             "method": method, "hex": hex, "pages": facts,
         });
         write_json_line(&mut out, &v)?;

@@ -64,17 +64,14 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         }
         return Ok(0);
     }
-    if !(args.interval >= 0.0 && args.interval.is_finite()) {
-        return Err(Error::Usage(
-            "--interval must be a non-negative number of seconds".into(),
-        ));
-    }
+    let interval = std::time::Duration::try_from_secs_f64(args.interval)
+        .map_err(|_| Error::Usage("--interval must be a non-negative number of seconds".into()))?;
     let count = args.count.max(1);
     let mut samples = Vec::with_capacity(count);
     let mut source = Source::Slabinfo;
     for i in 0..count {
         if i > 0 {
-            std::thread::sleep(std::time::Duration::from_secs_f64(args.interval));
+            std::thread::sleep(interval);
         }
         let (s, caches) = sample(&root, args.sysfs.then_some(Source::Sysfs))?;
         source = s;

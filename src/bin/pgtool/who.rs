@@ -71,7 +71,10 @@ fn parse_spec(spec: &str, out: &mut Vec<Pfn>) -> Result<(), Error> {
         if b < a {
             return Err(bad("range end below its start"));
         }
-        (a, b - a + 1)
+        let count = (b - a)
+            .checked_add(1)
+            .ok_or_else(|| bad("range too large"))?;
+        (a, count)
     } else if let Some((a, n)) = spec.split_once('+') {
         let a = parse_num(a).ok_or_else(|| bad("bad range start"))?;
         let n = parse_num(n).ok_or_else(|| bad("bad count"))?;
