@@ -613,7 +613,7 @@ pub fn parse_smaps(text: &str, path: &Path) -> Result<Vec<SmapsSample>> {
                 .next()
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0)
-                * 1024
+                .saturating_mul(1024)
         };
         if let Some(cur) = out.last_mut() {
             if let Some(rest) = line.strip_prefix("Rss:") {

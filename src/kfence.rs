@@ -143,7 +143,7 @@ pub fn group_by_stack(objs: &[Object], include_freed: bool) -> Vec<StackGroup> {
         });
         let g = &mut groups[i];
         g.objects += 1;
-        g.bytes += o.size;
+        g.bytes = g.bytes.saturating_add(o.size);
         if o.freed {
             g.freed += 1;
         }

@@ -60,7 +60,8 @@ fn phys_of(pfn: Pfn) -> Result<pgtool::PhysAddr, Error> {
 
 /// Print the processes mapping `pfn` (or its folio), as `pgtool who` finds them.
 fn print_owners(report: &rmap::Report, pfn: Pfn) {
-    let Some(i) = report.targets.iter().position(|t| t.pfn == pfn) else {
+    // report.targets is sorted by PFN, without duplicates
+    let Ok(i) = report.targets.binary_search_by_key(&pfn, |t| t.pfn) else {
         return;
     };
     let mut any = false;
