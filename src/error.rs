@@ -135,6 +135,11 @@ impl Error {
         }
     }
 
+    /// True for a write to a closed pipe (`pgtool ... | head`): the policy is a quiet exit 0.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+
     /// True when the error means the process went away (exited mid-walk).
     pub fn is_process_gone(&self) -> bool {
         match self {

@@ -500,26 +500,10 @@ fn heads_contiguous(pfns: &[u64], h: u64, p: u64) -> bool {
     }
 }
 
-/// Search backwards from a tail PFN for its COMPOUND_HEAD (up to a 1 GiB folio).
+/// The head of the folio holding a tail PFN (the one folio resolver).
 fn find_head(kf: &U64File, tail: u64) -> Result<Option<u64>> {
-    let mut end = tail;
-    let mut buf = vec![0u64; 512];
-    let limit = tail.saturating_sub(1 << 18);
-    while end > limit {
-        let start = end.saturating_sub(512).max(limit);
-        let n = kf.read_at(start, &mut buf[..(end - start) as usize])?;
-        for i in (0..n).rev() {
-            let f = PageFlags::from_bits_retain(buf[i]);
-            if f.contains(PageFlags::COMPOUND_HEAD) {
-                return Ok(Some(start + i as u64));
-            }
-            if !f.contains(PageFlags::COMPOUND_TAIL) {
-                return Ok(None);
-            }
-        }
-        end = start;
-    }
-    Ok(None)
+    let flags = PageFlags::from_bits_retain(kf.get(tail)?.unwrap_or(0));
+    Ok(crate::folio::folio_of(kf, Pfn(tail), flags)?.map(|f| f.head.0))
 }
 
 /// System RAM PFN ranges from iomem (falling back to `[0, end of kpageflags)` when iomem shows

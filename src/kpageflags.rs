@@ -283,6 +283,17 @@ impl PageFlags {
             })
     }
 
+    /// The one decoding of a raw word for every pgtool listing (v2p, who, hwpoison, idle,
+    /// `types --json`): overloaded bits moved to their own names as page-types `-r` does
+    /// (`anon_exclusive`, `readahead`, `slub_frozen`...), plus the bits of the page's pagemap
+    /// entry when it is known. The page-types drop-in keeps its own views.
+    pub fn listing_names(self, pme: Option<PagemapEntry>) -> Vec<String> {
+        self.expand_overloaded(pme.unwrap_or(PagemapEntry::from_raw(0)))
+            .names()
+            .map(|c| c.into_owned())
+            .collect()
+    }
+
     /// True for the head or a tail of a compound page (THP, hugetlb, slab, ...).
     pub fn is_compound(self) -> bool {
         self.intersects(PageFlags::COMPOUND_HEAD | PageFlags::COMPOUND_TAIL)

@@ -44,9 +44,8 @@ use serde::Serialize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-/// The largest folio searched for a head or tail: 2^20 pages (4 GiB with 4 KiB pages; x86-64
-/// 1 GiB hugetlb pages are 2^18).
-pub const MAX_FOLIO_PAGES: u64 = 1 << 20;
+use crate::folio::folio_of;
+pub use crate::folio::{Folio, MAX_FOLIO_PAGES};
 
 /// Mappings up to this size are read whole; larger ones are narrowed with PAGEMAP_SCAN first.
 /// `PGTOOL_WHO_DIRECT_MAX` (bytes) overrides it, for benchmarking.
@@ -88,15 +87,6 @@ impl Query {
             ..Query::default()
         }
     }
-}
-
-/// The folio a PFN belongs to, when it is a compound page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Folio {
-    /// The head page.
-    pub head: Pfn,
-    /// Number of pages in the folio.
-    pub pages: u64,
 }
 
 /// One PFN asked about, with what the kernel says about it.
@@ -473,65 +463,6 @@ fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     Ok(out)
 }
 
-/// Largest folio order probed: 2^20 pages ([`MAX_FOLIO_PAGES`]).
-const MAX_ORDER_PROBE: u32 = 20;
-
-/// The folio holding `pfn` whose kpageflags word is `flags`, or `None` when the page is not
-/// compound or the words read are inconsistent (the folio changed under us).
-///
-/// Folios are naturally aligned powers of two, so a few probes suffice instead of reading the
-/// folio page by page: the head is the first of `pfn` rounded down to 2, 4, 8, ... pages that is
-/// a `COMPOUND_HEAD`; the order is the first `j` for which `head + 2^j` is not a
-/// `COMPOUND_TAIL`. At most 2 x 20 single-word reads, whatever the folio size.
-pub fn folio_of(kpageflags: &U64File, pfn: Pfn, flags: PageFlags) -> Result<Option<Folio>> {
-    let head_bit = PageFlags::COMPOUND_HEAD.bits();
-    let tail_bit = PageFlags::COMPOUND_TAIL.bits();
-    let word = |i: u64| -> Result<u64> { Ok(kpageflags.get(i)?.unwrap_or(0)) };
-    let head = if flags.contains(PageFlags::COMPOUND_HEAD) {
-        pfn.0
-    } else if flags.contains(PageFlags::COMPOUND_TAIL) {
-        let mut found = None;
-        let mut last = pfn.0;
-        for k in 1..=MAX_ORDER_PROBE {
-            let cand = pfn.0 & !((1u64 << k) - 1);
-            if cand == last {
-                continue;
-            }
-            last = cand;
-            let w = word(cand)?;
-            if w & head_bit != 0 {
-                found = Some(cand);
-                break;
-            }
-            if w & tail_bit == 0 {
-                return Ok(None); // neither head nor tail: the folio changed
-            }
-        }
-        match found {
-            Some(h) => h,
-            None => return Ok(None),
-        }
-    } else {
-        return Ok(None);
-    };
-    let mut end = None;
-    for j in 0..=MAX_ORDER_PROBE {
-        let probe = head + (1u64 << j);
-        let w = word(probe)?;
-        if w & tail_bit == 0 || w & head_bit != 0 {
-            end = Some(probe);
-            break;
-        }
-    }
-    match end {
-        Some(e) if e > pfn.0 => Ok(Some(Folio {
-            head: Pfn(head),
-            pages: e - head,
-        })),
-        _ => Ok(None),
-    }
-}
-
 /// Sorted, disjoint PFN intervals, each with the targets it holds.
 struct Intervals {
     starts: Vec<u64>,
@@ -805,9 +736,11 @@ mod tests {
             flags: PageFlags::empty(),
             count: 0,
             cgroup: None,
-            folio: folio.map(|(h, n)| Folio {
+            folio: folio.map(|(h, n): (u64, u64)| Folio {
                 head: Pfn(h),
                 pages: n,
+                order: n.trailing_zeros(),
+                kind: crate::folio::FolioKind::Thp,
             }),
         }
     }
@@ -831,54 +764,6 @@ mod tests {
         assert_eq!(iv.find(0x400), None);
         assert_eq!(iv.find(0x1000), Some(2));
         assert_eq!(iv.find(0x1001), None);
-    }
-
-    #[test]
-    fn folio_extent_from_flags_file() {
-        use std::io::Write;
-        let h = PageFlags::COMPOUND_HEAD.bits();
-        let tl = PageFlags::COMPOUND_TAIL.bits();
-        // 0..8 plain, an order-3 folio at 8..16, an order-1 folio at 16..18, 18 plain,
-        // an order-2 folio at 20..24
-        let mut words = vec![0u64; 32];
-        words[8] = h;
-        for w in &mut words[9..16] {
-            *w = tl;
-        }
-        words[16] = h;
-        words[17] = tl;
-        words[20] = h;
-        for w in &mut words[21..24] {
-            *w = tl;
-        }
-        let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        for w in &words {
-            f.write_all(&w.to_ne_bytes()).expect("w");
-        }
-        let file = U64File::open(f.path()).expect("open");
-        let fl = |i: usize| PageFlags::from_bits_retain(words[i]);
-        let folio = |h, n| {
-            Some(Folio {
-                head: Pfn(h),
-                pages: n,
-            })
-        };
-        for p in 8..16 {
-            assert_eq!(
-                folio_of(&file, Pfn(p), fl(p as usize)).expect("r"),
-                folio(8, 8),
-                "{p}"
-            );
-        }
-        assert_eq!(folio_of(&file, Pfn(17), fl(17)).expect("r"), folio(16, 2));
-        assert_eq!(folio_of(&file, Pfn(16), fl(16)).expect("r"), folio(16, 2));
-        assert_eq!(folio_of(&file, Pfn(23), fl(23)).expect("r"), folio(20, 4));
-        assert_eq!(folio_of(&file, Pfn(1), fl(1)).expect("r"), None);
-        // A tail whose head is missing (the folio changed): no folio.
-        assert_eq!(
-            folio_of(&file, Pfn(19), PageFlags::COMPOUND_TAIL).expect("r"),
-            None
-        );
     }
 
     #[test]

@@ -230,7 +230,7 @@ pub struct Translator {
     kpage: [KpageSlot; 3],
     iomem: Option<Option<Iomem>>,
     cgroups: Option<Option<CgroupIndex>>,
-    folio_cache: Option<(u64, u64)>,
+    folios: crate::folio::FolioCache,
     notes: Vec<String>,
     pfn_hidden: bool,
 }
@@ -280,7 +280,7 @@ impl Translator {
             ],
             iomem: None,
             cgroups: None,
-            folio_cache: None,
+            folios: crate::folio::FolioCache::new(),
             notes: Vec::new(),
             pfn_hidden: false,
         })
@@ -516,61 +516,18 @@ impl Translator {
         }
     }
 
-    /// The head PFN and size of the compound page holding `pfn`: walk back over
-    /// COMPOUND_TAIL words to the head, then forward over the tails, in chunks.
+    /// The head PFN and size of the compound page holding `pfn` (the one folio resolver).
     fn folio_of(&mut self, pfn: u64, flags: PageFlags) -> Result<Option<(u64, u64)>> {
-        if let Some((head, pages)) = self.folio_cache
-            && head <= pfn
-            && pfn < head + pages
-        {
-            return Ok(Some((head, pages)));
+        if self.file(KpageFile::Flags).is_none() {
+            return Ok(None);
         }
-        let Some(file) = self.file(KpageFile::Flags) else {
+        let KpageSlot::Open(file) = &self.kpage[Self::slot(KpageFile::Flags)] else {
             return Ok(None);
         };
-        const CHUNK: u64 = 4096;
-        const MAX_PAGES: u64 = 1 << 20; // 4 GiB folios: more than any hugetlb size on x86
-        let tail = PageFlags::COMPOUND_TAIL.bits();
-        let mut head = pfn;
-        if flags.contains(PageFlags::COMPOUND_TAIL) {
-            let mut buf = vec![0u64; CHUNK as usize];
-            let mut found = None;
-            let mut hi = pfn; // words below hi are still to look at
-            while found.is_none() && hi > 0 && pfn - hi < MAX_PAGES {
-                let lo = hi.saturating_sub(CHUNK);
-                let n = (hi - lo) as usize;
-                let got = file.read_at(lo, &mut buf[..n])?;
-                if got < n {
-                    return Ok(None);
-                }
-                found = buf[..n]
-                    .iter()
-                    .rposition(|w| w & tail == 0)
-                    .map(|i| lo + i as u64);
-                hi = lo;
-            }
-            match found {
-                Some(h) => head = h,
-                None => return Ok(None),
-            }
-        }
-        // Count the tails after the head.
-        let mut pages = 1u64;
-        let mut buf = vec![0u64; CHUNK as usize];
-        'outer: while pages < MAX_PAGES {
-            let got = file.read_at(head + pages, &mut buf)?;
-            for w in &buf[..got] {
-                if w & tail == 0 {
-                    break 'outer;
-                }
-                pages += 1;
-            }
-            if got < buf.len() {
-                break;
-            }
-        }
-        self.folio_cache = Some((head, pages));
-        Ok(Some((head, pages)))
+        Ok(self
+            .folios
+            .folio_of(file, crate::addr::Pfn(pfn), flags)?
+            .map(|f| (f.head.0, f.pages)))
     }
 
     fn cgroup_path(&mut self, ino: u64) -> Option<String> {

@@ -108,7 +108,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
 
 /// A write to a closed pipe (`pgtool ... | head`) ends the program quietly with success.
 fn is_broken_pipe(e: &Error) -> bool {
-    matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    e.is_broken_pipe()
 }
 
 fn main() -> ExitCode {

@@ -15,16 +15,7 @@ pub struct FormatArgs {
     pub csv: bool,
 }
 
-/// The chosen format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// comfy-table for people.
-    Table,
-    /// JSON Lines.
-    Json,
-    /// CSV.
-    Csv,
-}
+pub use pgtool::output::Format;
 
 impl FormatArgs {
     /// The format selected.
@@ -39,10 +30,7 @@ impl FormatArgs {
     }
 }
 
-/// Map a write error on stdout to pgtool's error (so a closed pipe ends quietly).
-pub fn stdout_error(e: io::Error) -> Error {
-    Error::io("<stdout>", e)
-}
+pub use pgtool::output::stdout_error;
 
 /// Write one JSON line.
 pub fn write_json_line<W: Write, T: serde::Serialize>(out: &mut W, v: &T) -> Result<(), Error> {
