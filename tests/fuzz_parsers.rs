@@ -1,11 +1,12 @@
-//! Parser fuzzing with proptest: random and mutated input to the maps and iomem line parsers,
-//! the address-spec parser and the pagemap decoder. None may panic; where a parser has an
+//! Parser fuzzing with proptest: random and mutated input to the maps, iomem and mountinfo
+//! parsers, the input grammar (addresses, ranges, PFN lists, durations, sizes, PIDs), the
+//! kpage* files of a `--root` tree, and the pagemap decoder. None may panic; where a parser has an
 //! inverse (formatting), parse(format(x)) == x.
 
+use pgtool::input::{self, parse_addr_range as parse_spec};
 use pgtool::iomem::{self, Iomem};
 use pgtool::maps;
 use pgtool::pagemap::PagemapEntry;
-use pgtool::v2p::{parse_addr, parse_spec};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -113,7 +114,7 @@ proptest! {
     #[test]
     fn addr_spec_never_panics(s in "\\PC*") {
         let _ = parse_spec(&s);
-        let _ = parse_addr(&s);
+        let _ = input::parse_number_for(&s, "address");
     }
 
     #[test]
@@ -161,5 +162,65 @@ proptest! {
         prop_assert_eq!(e.is_none(), !e.present() && !e.swapped());
         // page-types' expansion never panics on any word pair
         let _ = pgtool::PageFlags::from_bits_retain(raw.rotate_left(7)).expand_overloaded(e).names().count();
+    }
+
+    #[test]
+    fn pfn_ranges_hold_what_they_say(a in 0u64..(1 << 40), n in 1u64..5000, dash in any::<bool>()) {
+        let tok = if dash { format!("{a:#x}-{}", a + n - 1) } else { format!("{a}+{n}") };
+        let r = input::parse_pfn_range(&tok).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(r, a..a + n);
+    }
+
+    #[test]
+    fn grammar_never_panics(s in "\\PC{0,40}") {
+        let _ = input::parse_pfn_range(&s);
+        let _ = input::parse_duration(&s);
+        let _ = input::parse_size(&s, "size");
+        let _ = input::parse_pid(&s, &pgtool::SysRoot::live());
+        let mut stdin = s.as_bytes();
+        if let Ok(rs) = input::parse_pfn_args(&["-".to_string()], &mut stdin) {
+            // merged, sorted, non-empty, disjoint
+            for w in rs.windows(2) {
+                prop_assert!(w[0].end < w[1].start);
+            }
+            prop_assert!(rs.iter().all(|r| r.start < r.end));
+        }
+    }
+
+    #[test]
+    fn grammar_near_misses(s in "(0[xX])?[0-9a-fA-F.]{0,12}(ms|s|m|h|K|M|G|T|B|iB)?") {
+        if let Ok(d) = input::parse_duration(&s) {
+            prop_assert!(d.as_secs_f64() > 0.0 && d.as_secs_f64() < 1e7);
+        }
+        if let Some(v) = input::size(&s) {
+            prop_assert!(v > 0 || s.trim_start_matches("0x").chars().all(|c| c == '0' || c.is_ascii_alphabetic()));
+        }
+    }
+
+    #[test]
+    fn durations_round_trip(ms in 1u64..10_000_000) {
+        let d = input::parse_duration(&format!("{ms}ms")).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(d.as_millis() as u64, ms);
+    }
+
+    #[test]
+    fn mountinfo_never_panics(lines in proptest::collection::vec("[0-9]{1,3} [0-9]{1,3} [0-9:]{3,5} /[a-z/]{0,10} /[a-z/]{0,20} [a-z,]{0,12}( - | )[a-z0-9]{0,8} [a-z]{0,6} [a-z,=]{0,20}", 0..6)) {
+        let _ = pgtool::cgroup::parse_mountinfo(&lines.join("\n"));
+    }
+
+    #[test]
+    fn root_kpage_files_of_any_length(len in 0usize..200, idx in 0u64..40) {
+        // A damaged --root tree: kpage files whose length is not a multiple of 8.
+        let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let p = dir.path().join("kpageflags");
+        std::fs::write(&p, vec![0xa5u8; len]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let f = pgtool::kpage::U64File::open(&p).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let got = f.get(idx);
+        let whole = (len / 8) as u64;
+        match got {
+            Ok(Some(_)) => prop_assert!(idx < whole),
+            Ok(None) => prop_assert!(idx >= whole),
+            Err(e) => prop_assert!(e.to_string().contains("kpageflags"), "{}", e),
+        }
     }
 }
