@@ -23,6 +23,7 @@ pub mod iomem;
 pub mod kfence;
 pub mod kpage;
 pub mod kpageflags;
+pub mod map;
 pub mod maps;
 pub mod output;
 pub mod page_owner;

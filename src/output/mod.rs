@@ -16,7 +16,10 @@
 //!   number, because common JSON readers round integers above 2^53.
 
 pub mod metrics;
+pub mod picture;
 mod table;
+
+pub use table::terminal_width;
 
 use crate::error::{Error, Result};
 use serde::Serialize;
