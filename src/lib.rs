@@ -16,6 +16,7 @@ pub mod addr;
 pub mod cgroup;
 pub mod error;
 pub mod folio;
+pub mod heatmap;
 pub mod hwpoison;
 pub mod idle;
 pub mod input;

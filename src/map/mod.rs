@@ -16,8 +16,8 @@ mod class;
 pub mod render;
 pub mod zones;
 
-pub use class::{CLASSES, Class};
 use class::classify;
+pub use class::{CLASSES, Class};
 
 use crate::addr::page_size;
 use crate::error::{Error, Result};
@@ -454,4 +454,3 @@ impl ZoneTotals {
         }
     }
 }
-

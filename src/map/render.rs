@@ -92,6 +92,7 @@ pub fn grid(root: &SysRoot, layout: &Layout, cols: u64, keys: Vec<Key>, title: S
         cell_step: layout.block_bytes(),
         sections,
         keys,
+        time_rows: None,
     }
 }
 

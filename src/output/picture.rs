@@ -46,6 +46,21 @@ pub struct Grid {
     pub sections: Vec<Section>,
     /// The legend.
     pub keys: Vec<Key>,
+    /// Rows are time steps of this many seconds (a heatmap): rows are labelled with the time
+    /// at their end and the terminal prints each row as it comes; `None`: rows are labelled
+    /// with the address of their first cell.
+    pub time_rows: Option<f64>,
+}
+
+/// The label of the row whose first cell is at `start` (see [`Grid::time_rows`]).
+fn row_label(grid: &Grid, start: u64) -> String {
+    match grid.time_rows {
+        Some(step) => {
+            let row = start / (grid.cols * grid.cell_step).max(1);
+            format!("{:>13.1}s", (row + 1) as f64 * step)
+        }
+        None => format!("{start:#014x}"),
+    }
 }
 
 impl Grid {
@@ -177,7 +192,7 @@ impl<W: Write> Terminal<W> {
 
     fn emit(&mut self, lower: Option<Vec<usize>>, upper_start: u64) -> Result<()> {
         let upper = std::mem::take(&mut self.upper);
-        let mut s = format!("{upper_start:#014x} ");
+        let mut s = format!("{} ", row_label(&self.grid, upper_start));
         match self.colors {
             Colors::None => {
                 for k in &upper {
@@ -186,7 +201,7 @@ impl<W: Write> Terminal<W> {
                 writeln!(self.out, "{s}").map_err(super::stdout_error)?;
                 if let Some(l) = lower {
                     let start = upper_start + self.grid.cols * self.grid.cell_step;
-                    let mut s = format!("{start:#014x} ");
+                    let mut s = format!("{} ", row_label(&self.grid, start));
                     for k in &l {
                         s.push(self.grid.keys.get(*k).map_or('?', |k| k.letter));
                     }
@@ -231,6 +246,11 @@ impl<W: Write> Terminal<W> {
         let row = std::mem::take(&mut self.row);
         let start = self.row_start;
         self.row_start += self.grid.cols * self.grid.cell_step;
+        if self.grid.time_rows.is_some() {
+            self.upper = row;
+            self.emit(None, start)?;
+            return self.out.flush().map_err(super::stdout_error);
+        }
         if self.upper.is_empty() {
             self.upper = row;
             self.pending_start = start;

@@ -29,6 +29,8 @@ enum Action {
     Read(ReadArgs),
     /// Sample a process's working set per VMA, every interval.
     Wss(WssArgs),
+    /// Draw a process's working set over time: time x address, by accessed share.
+    Heatmap(crate::heatmap::Args),
 }
 
 /// Which pages.
@@ -106,6 +108,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         }
         Action::Read(a) => read(&root, a),
         Action::Wss(a) => wss(&root, a),
+        Action::Heatmap(a) => crate::heatmap::run(&root, a),
     }
 }
 

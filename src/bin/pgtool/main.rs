@@ -5,6 +5,7 @@
 
 mod cgroup;
 mod generate;
+mod heatmap;
 mod hwpoison;
 mod idle;
 mod kfence;
