@@ -156,7 +156,10 @@ mod tests {
             .expect_err("a tree is read-only");
         assert_eq!(e.exit_code(), 2);
         let msg = e.to_string();
-        assert!(msg.starts_with("idle mark writes to the running kernel"), "{msg}");
+        assert!(
+            msg.starts_with("idle mark writes to the running kernel"),
+            "{msg}"
+        );
         assert!(msg.contains("--root /snap is read-only"), "{msg}");
     }
 }

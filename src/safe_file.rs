@@ -174,11 +174,7 @@ impl DirFd {
             libc::openat(
                 self.raw(),
                 c.as_ptr(),
-                libc::O_WRONLY
-                    | libc::O_CREAT
-                    | libc::O_EXCL
-                    | libc::O_NOFOLLOW
-                    | libc::O_CLOEXEC,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                 mode as libc::c_uint,
             )
         };
@@ -377,7 +373,7 @@ impl NewDir {
             _ => PathBuf::from("."),
         };
         if !parent_path.is_dir() {
-            return Err(Error::NotFound(format!(
+            return Err(Error::Usage(format!(
                 "{}: the parent directory {} does not exist (create it first)",
                 dest.display(),
                 parent_path.display()
@@ -469,9 +465,8 @@ impl NewDir {
             let b = cstring(&dest, &self.dest_name)?;
             let fd = self.parent.raw();
             // SAFETY: valid dir fd and C strings.
-            let r = unsafe {
-                libc::renameat2(fd, a.as_ptr(), fd, b.as_ptr(), libc::RENAME_EXCHANGE)
-            };
+            let r =
+                unsafe { libc::renameat2(fd, a.as_ptr(), fd, b.as_ptr(), libc::RENAME_EXCHANGE) };
             if r != 0 {
                 let e = io::Error::last_os_error();
                 if e.raw_os_error() != Some(libc::EINVAL) {

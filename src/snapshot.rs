@@ -145,7 +145,8 @@ fn save_into(live: &SysRoot, dir: &Path, pids: &[u32]) -> Result<Summary> {
             Ok(t) => t,
             // A tree copied from elsewhere may lack meminfo; the live system never does.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !live.is_live() => {
-                sum.notes.push(format!("{}: missing; not saved", src.display()));
+                sum.notes
+                    .push(format!("{}: missing; not saved", src.display()));
                 continue;
             }
             Err(e) => return Err(Error::io(&src, e)),

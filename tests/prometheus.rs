@@ -41,7 +41,7 @@ fn parse_samples(text: &str) -> Result<BTreeMap<Series, f64>, String> {
         let mut rest = rest;
         if let Some(r) = rest.strip_prefix('{') {
             let mut chars = r.char_indices().peekable();
-            let mut end = None;
+            let end;
             loop {
                 // label name
                 let mut key = String::new();
@@ -54,7 +54,7 @@ fn parse_samples(text: &str) -> Result<BTreeMap<Series, f64>, String> {
                 }
                 match chars.next() {
                     Some((i, '}')) => {
-                        end = Some(i);
+                        end = i;
                         break;
                     }
                     Some((_, ',')) => continue,
@@ -83,7 +83,6 @@ fn parse_samples(text: &str) -> Result<BTreeMap<Series, f64>, String> {
                     labels.push((key.trim().to_string(), val));
                 }
             }
-            let end = end.ok_or_else(|| format!("unterminated labels: {line}"))?;
             rest = &r[end + 1..];
         }
         let value = rest
@@ -127,10 +126,9 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
     if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        return Err(std::io::Error::other(format!(
-            "{}",
-            head.lines().next().unwrap_or("")
-        )));
+        return Err(std::io::Error::other(
+            head.lines().next().unwrap_or("").to_string(),
+        ));
     }
     Ok(body.to_string())
 }
@@ -207,10 +205,16 @@ impl Drop for Sleeper {
 /// The common fixture plus the slab, meminfo and per-process files other writers read.
 fn fixture(dir: &Path) -> PathBuf {
     let root = write_fixture(dir);
-    let slab = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/slab/host-6.18-slabinfo.txt");
+    let slab = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/slab/host-6.18-slabinfo.txt"
+    );
     std::fs::copy(slab, root.join("proc/slabinfo")).expect("slabinfo");
     for (f, text) in [
-        ("proc/meminfo", "MemTotal:        4096 kB\nMemFree:         1024 kB\n"),
+        (
+            "proc/meminfo",
+            "MemTotal:        4096 kB\nMemFree:         1024 kB\n",
+        ),
         ("proc/1234/cmdline", "/usr/bin/fixture\0"),
         ("proc/1234/cgroup", "0::/fixture.slice\n"),
         ("proc/1234/smaps_rollup", "Rss:                2136 kB\n"),
@@ -238,24 +242,57 @@ fn cases() -> Vec<Case> {
         Case {
             name: "idle_wss",
             args: vec![
-                "idle", "wss", "--pid", "PID", "--method", "refs", "--count", "1", "--interval",
-                "50ms", "--prometheus", "FILE",
+                "idle",
+                "wss",
+                "--pid",
+                "PID",
+                "--method",
+                "refs",
+                "--count",
+                "1",
+                "--interval",
+                "50ms",
+                "--prometheus",
+                "FILE",
             ],
             sub: "idle wss",
         },
         Case {
             name: "cgroup_pages",
-            args: vec!["--root", "ROOT", "cgroup", "--pages", "--prometheus", "FILE"],
+            args: vec![
+                "--root",
+                "ROOT",
+                "cgroup",
+                "--pages",
+                "--prometheus",
+                "FILE",
+            ],
             sub: "cgroup --pages",
         },
         Case {
             name: "slab",
-            args: vec!["--root", "ROOT", "slab", "--count", "1", "--prometheus", "FILE"],
+            args: vec![
+                "--root",
+                "ROOT",
+                "slab",
+                "--count",
+                "1",
+                "--prometheus",
+                "FILE",
+            ],
             sub: "slab",
         },
         Case {
             name: "mem",
-            args: vec!["--root", "ROOT", "mem", "--pid", "1234", "--prometheus", "FILE"],
+            args: vec![
+                "--root",
+                "ROOT",
+                "mem",
+                "--pid",
+                "1234",
+                "--prometheus",
+                "FILE",
+            ],
             sub: "mem",
         },
     ]
@@ -280,10 +317,17 @@ fn unbounded_label(k: &str, v: &str) -> bool {
     let range = v.split_once('-').is_some_and(|(a, b)| {
         !a.is_empty()
             && !b.is_empty()
-            && a.trim_start_matches("0x").chars().all(|c| c.is_ascii_hexdigit())
-            && b.trim_start_matches("0x").chars().all(|c| c.is_ascii_hexdigit())
+            && a.trim_start_matches("0x")
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+            && b.trim_start_matches("0x")
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
     });
-    matches!(k, "pid" | "tgid" | "addr" | "address" | "vaddr" | "start" | "end") || range
+    matches!(
+        k,
+        "pid" | "tgid" | "addr" | "address" | "vaddr" | "start" | "end"
+    ) || range
 }
 
 fn promtool_check(file: &Path) -> Result<(), String> {
@@ -377,7 +421,12 @@ fn every_prometheus_writer_lints_and_arrives_through_node_exporter() {
                 break;
             }
             if r.code != 0 {
-                failures.push(format!("{}: round {round}: {argv:?}: exit {}: {}", case.name, r.code, r.stderr.trim()));
+                failures.push(format!(
+                    "{}: round {round}: {argv:?}: exit {}: {}",
+                    case.name,
+                    r.code,
+                    r.stderr.trim()
+                ));
                 break;
             }
             text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -396,7 +445,9 @@ fn every_prometheus_writer_lints_and_arrives_through_node_exporter() {
             failures.push(format!(
                 "{}: two consecutive samples have different series: {:?} vs {:?}",
                 case.name,
-                series_sets[0].symmetric_difference(&series_sets[1]).collect::<Vec<_>>(),
+                series_sets[0]
+                    .symmetric_difference(&series_sets[1])
+                    .collect::<Vec<_>>(),
                 ""
             ));
         }
@@ -409,7 +460,10 @@ fn every_prometheus_writer_lints_and_arrives_through_node_exporter() {
         let types = types_of(&text);
         for ((name, labels), _) in last.iter() {
             if !name.starts_with("pgtool_") {
-                failures.push(format!("{}: metric {name} lacks the pgtool_ prefix", case.name));
+                failures.push(format!(
+                    "{}: metric {name} lacks the pgtool_ prefix",
+                    case.name
+                ));
             }
             if !types.contains_key(name) {
                 failures.push(format!("{}: {name} has no # TYPE", case.name));
@@ -444,7 +498,9 @@ fn every_prometheus_writer_lints_and_arrives_through_node_exporter() {
         for (series, v) in &last {
             match scraped.get(series) {
                 Some(w) if w == v || (w.is_nan() && v.is_nan()) => {}
-                Some(w) => failures.push(format!("{}: {series:?}: file {v}, scraped {w}", case.name)),
+                Some(w) => {
+                    failures.push(format!("{}: {series:?}: file {v}, scraped {w}", case.name))
+                }
                 None => failures.push(format!("{}: {series:?} not in the scrape", case.name)),
             }
         }
@@ -456,11 +512,18 @@ fn every_prometheus_writer_lints_and_arrives_through_node_exporter() {
             "node_textfile_mtime_seconds".to_string(),
             vec![(
                 "file".to_string(),
-                file.file_name().expect("name").to_string_lossy().into_owned(),
+                file.file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned(),
             )],
         );
         if !scraped.contains_key(&mtime_key) && !scraped.contains_key(&mtime_alt) {
-            failures.push(format!("{}: node_exporter did not read {}", case.name, file.display()));
+            failures.push(format!(
+                "{}: node_exporter did not read {}",
+                case.name,
+                file.display()
+            ));
         }
     }
     let scraped = exporter.scrape();
@@ -477,7 +540,8 @@ fn every_prometheus_writer_lints_and_arrives_through_node_exporter() {
 
 #[test]
 fn parser_reads_escaped_labels() {
-    let s = parse_samples("# HELP a b\na{x=\"1\\\"2\",y=\"\\\\\",z=\"\"} 3\nb 4.5\n").expect("parse");
+    let s =
+        parse_samples("# HELP a b\na{x=\"1\\\"2\",y=\"\\\\\",z=\"\"} 3\nb 4.5\n").expect("parse");
     assert_eq!(
         s.get(&(
             "a".to_string(),

@@ -79,7 +79,11 @@ fn manifest(root: &Path) -> Manifest {
             mode: md.mode(),
             size: if ft.is_dir() { 0 } else { md.len() },
             mtime_ns: i128::from(md.mtime()) * 1_000_000_000 + i128::from(md.mtime_nsec()),
-            extents: if ft.is_file() { extents(&p) } else { Vec::new() },
+            extents: if ft.is_file() {
+                extents(&p)
+            } else {
+                Vec::new()
+            },
             link: if ft.is_symlink() {
                 std::fs::read_link(&p).ok()
             } else {
@@ -149,7 +153,10 @@ fn write_full_fixture(dir: &Path) -> PathBuf {
     put("proc/1234/smaps_rollup", b"Rss:                2136 kB\n");
     put("proc/1234/cmdline", b"/usr/bin/fixture\0");
     put("proc/1234/cgroup", b"0::/fixture.slice\n");
-    put("proc/meminfo", b"MemTotal:        4096 kB\nMemFree:         1024 kB\n");
+    put(
+        "proc/meminfo",
+        b"MemTotal:        4096 kB\nMemFree:         1024 kB\n",
+    );
     put("proc/uptime", b"100.00 50.00\n");
     put(
         "proc/self/mountinfo",
@@ -194,7 +201,11 @@ fn chmod_r(root: &Path, writable: bool) {
     }
     // directories last when removing write bits, so the walk above could still read them
     for (p, mode) in all.iter().rev() {
-        let m = if writable { mode | 0o200 } else { mode & !0o222 };
+        let m = if writable {
+            mode | 0o200
+        } else {
+            mode & !0o222
+        };
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
     }
 }
@@ -277,10 +288,18 @@ fn run_bounded(args: &[String], out_dir: &Path) -> Option<Run> {
 fn cases() -> Vec<(&'static str, Vec<&'static str>, Option<i32>)> {
     vec![
         ("v2p", vec!["v2p", "1234", "0x400000"], None),
-        ("v2p --vma --json", vec!["v2p", "1234", "--vma", "fixture", "--json"], None),
+        (
+            "v2p --vma --json",
+            vec!["v2p", "1234", "--vma", "fixture", "--json"],
+            None,
+        ),
         ("types", vec!["types"], None),
         ("types -L", vec!["types", "-L"], None),
-        ("types --prometheus", vec!["types", "--prometheus", "OUT/types.prom"], None),
+        (
+            "types --prometheus",
+            vec!["types", "--prometheus", "OUT/types.prom"],
+            None,
+        ),
         ("who", vec!["who", "0x100-0x102"], None),
         ("cgroup", vec!["cgroup", "42"], None),
         ("cgroup --pages", vec!["cgroup", "--pages"], None),
@@ -288,26 +307,71 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>, Option<i32>)> {
         ("idle mark", vec!["idle", "mark", "--pid", "1234"], Some(2)),
         (
             "idle wss --method idle",
-            vec!["idle", "wss", "--pid", "1234", "--method", "idle", "--count", "1", "--interval", "10ms"],
+            vec![
+                "idle",
+                "wss",
+                "--pid",
+                "1234",
+                "--method",
+                "idle",
+                "--count",
+                "1",
+                "--interval",
+                "10ms",
+            ],
             None,
         ),
         (
             "idle wss --method refs",
             vec![
-                "idle", "wss", "--pid", "1234", "--method", "refs", "--count", "1", "--interval",
-                "10ms", "--prometheus", "OUT/wss.prom",
+                "idle",
+                "wss",
+                "--pid",
+                "1234",
+                "--method",
+                "refs",
+                "--count",
+                "1",
+                "--interval",
+                "10ms",
+                "--prometheus",
+                "OUT/wss.prom",
             ],
             Some(2),
         ),
-        ("hwpoison inject", vec!["hwpoison", "inject", "0x101", "--yes"], Some(2)),
-        ("hwpoison unpoison", vec!["hwpoison", "unpoison", "0x101", "--yes"], Some(2)),
-        ("hwpoison soft-offline", vec!["hwpoison", "soft-offline", "0x101", "--yes"], Some(2)),
         (
-            "hwpoison inject --pid",
-            vec!["hwpoison", "inject", "--pid", "1234", "--addr", "0x7f0000000000", "--yes"],
+            "hwpoison inject",
+            vec!["hwpoison", "inject", "0x101", "--yes"],
             Some(2),
         ),
-        ("snapshot", vec!["snapshot", "OUT/snap", "--pid", "1234"], Some(2)),
+        (
+            "hwpoison unpoison",
+            vec!["hwpoison", "unpoison", "0x101", "--yes"],
+            Some(2),
+        ),
+        (
+            "hwpoison soft-offline",
+            vec!["hwpoison", "soft-offline", "0x101", "--yes"],
+            Some(2),
+        ),
+        (
+            "hwpoison inject --pid",
+            vec![
+                "hwpoison",
+                "inject",
+                "--pid",
+                "1234",
+                "--addr",
+                "0x7f0000000000",
+                "--yes",
+            ],
+            Some(2),
+        ),
+        (
+            "snapshot",
+            vec!["snapshot", "OUT/snap", "--pid", "1234"],
+            Some(2),
+        ),
         ("page-owner", vec!["page-owner"], None),
         ("slab", vec!["slab", "--count", "1"], None),
         ("kfence", vec!["kfence"], None),
@@ -320,7 +384,10 @@ fn check_tree(tree: &Path, out: &Path, label: &str) -> Vec<String> {
     let mut before = manifest(tree);
     let mut failures = Vec::new();
     for (name, args, code) in cases() {
-        let mut full = vec!["--root".to_string(), tree.to_str().expect("utf8").to_string()];
+        let mut full = vec![
+            "--root".to_string(),
+            tree.to_str().expect("utf8").to_string(),
+        ];
         full.extend(
             args.iter()
                 .map(|a| a.replace("OUT", out.to_str().expect("utf8"))),
@@ -346,7 +413,10 @@ fn check_tree(tree: &Path, out: &Path, label: &str) -> Vec<String> {
         let after = manifest(tree);
         let d = diff(&before, &after);
         if !d.is_empty() {
-            failures.push(format!("{label}: {name}: wrote under --root: {}", d.join("; ")));
+            failures.push(format!(
+                "{label}: {name}: wrote under --root: {}",
+                d.join("; ")
+            ));
         }
         before = after;
     }
@@ -374,10 +444,17 @@ fn every_subcommand_leaves_a_read_only_root_unchanged() {
     let _ro = ReadOnly(copy.clone());
     // the read-only bits are really there
     assert_eq!(
-        std::fs::metadata(copy.join("proc/kpageflags")).expect("stat").mode() & 0o222,
+        std::fs::metadata(copy.join("proc/kpageflags"))
+            .expect("stat")
+            .mode()
+            & 0o222,
         0
     );
-    let who = if is_root() { "root, chmod a-w (not enforced for root)" } else { "user, chmod a-w" };
+    let who = if is_root() {
+        "root, chmod a-w (not enforced for root)"
+    } else {
+        "user, chmod a-w"
+    };
     let mut failures = check_tree(&copy, &out, who);
     if is_root() {
         let mnt = tmp.path().join("ro-mount");
@@ -389,11 +466,15 @@ fn every_subcommand_leaves_a_read_only_root_unchanged() {
                 failures.extend(check_tree(&mnt, &out, "root, read-only bind mount"));
             }
             Err(e) => {
-                skip(&format!("every_subcommand_leaves_a_read_only_root_unchanged: read-only bind mount: {e}"));
+                skip(&format!(
+                    "every_subcommand_leaves_a_read_only_root_unchanged: read-only bind mount: {e}"
+                ));
             }
         }
     } else {
-        eprintln!("SKIP every_subcommand_leaves_a_read_only_root_unchanged: read-only bind mount: needs root");
+        eprintln!(
+            "SKIP every_subcommand_leaves_a_read_only_root_unchanged: read-only bind mount: needs root"
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -79,18 +79,35 @@ impl Victims {
         );
         let mut names: Vec<String> = std::fs::read_dir(&self.dir)
             .expect("victim dir")
-            .map(|e| e.expect("dirent").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dirent")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         names.sort();
-        assert_eq!(names, ["keep"], "{what}: something was written into the victim dir");
-        assert_eq!(std::fs::read(self.dir.join("keep")).expect("keep"), b"keep\n");
+        assert_eq!(
+            names,
+            ["keep"],
+            "{what}: something was written into the victim dir"
+        );
+        assert_eq!(
+            std::fs::read(self.dir.join("keep")).expect("keep"),
+            b"keep\n"
+        );
     }
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("read_dir")
-        .map(|e| e.expect("dirent").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dirent")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     v.sort();
     v
@@ -102,7 +119,11 @@ fn walk(dir: &Path) -> Vec<(PathBuf, bool, u32)> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
         let md = std::fs::symlink_metadata(&p).expect("stat");
-        assert!(!md.file_type().is_symlink(), "{}: a link in the snapshot", p.display());
+        assert!(
+            !md.file_type().is_symlink(),
+            "{}: a link in the snapshot",
+            p.display()
+        );
         let rel = p.strip_prefix(dir).expect("under").to_path_buf();
         out.push((rel, md.is_dir(), md.mode() & 0o7777));
         if md.is_dir() {
@@ -129,15 +150,18 @@ fn snapshot_paths_list_is_complete() {
     let tmp = tempfile::tempdir().expect("tmp");
     let src = fixture(&tmp.path().join("src"));
     let dst = tmp.path().join("dst");
-    let sum = save_with(&pgtool::SysRoot::at(&src), &dst, &[PID], Options::default()).expect("save");
+    let sum =
+        save_with(&pgtool::SysRoot::at(&src), &dst, &[PID], Options::default()).expect("save");
     assert!(sum.notes.is_empty(), "{:?}", sum.notes);
     let written: Vec<(PathBuf, bool)> = walk(&dst)
         .into_iter()
         .filter(|(p, _, _)| !p.as_os_str().is_empty())
         .map(|(p, d, _)| (p, d))
         .collect();
-    let mut want: Vec<(PathBuf, bool)> =
-        SNAPSHOT_PATHS.iter().map(|(p, d)| (PathBuf::from(p), *d)).collect();
+    let mut want: Vec<(PathBuf, bool)> = SNAPSHOT_PATHS
+        .iter()
+        .map(|(p, d)| (PathBuf::from(p), *d))
+        .collect();
     want.sort();
     assert_eq!(written, want);
     assert_private_modes(&dst);
@@ -158,10 +182,18 @@ fn snapshot_never_follows_a_planted_link() {
 
         // without --force: a non-empty DIR is refused before anything is written
         let e = save_with(&root, &dst, &[PID], Options::default()).expect_err(rel);
-        assert!(e.to_string().contains("exists and is not empty"), "{rel}: {e}");
+        assert!(
+            e.to_string().contains("exists and is not empty"),
+            "{rel}: {e}"
+        );
         assert_eq!(e.exit_code(), 2);
         v.assert_unchanged(rel);
-        assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("link")
+                .file_type()
+                .is_symlink()
+        );
 
         // --force: the old tree (link included) is swapped out whole, never followed
         save_with(&root, &dst, &[PID], Options { force: true })
@@ -172,7 +204,11 @@ fn snapshot_never_follows_a_planted_link() {
         assert_eq!(md.is_dir(), *is_dir, "{rel}");
         assert_private_modes(&dst);
         // nothing left beside DIR (no temporary directory, no old tree)
-        assert_eq!(names_in(tmp.path()), ["dst", "src", "victim-dir", "victim-file"], "{rel}");
+        assert_eq!(
+            names_in(tmp.path()),
+            ["dst", "src", "victim-dir", "victim-file"],
+            "{rel}"
+        );
         std::fs::remove_dir_all(&dst).expect("rm");
     }
 }
@@ -221,7 +257,10 @@ fn snapshot_force_replaces_only_a_previous_snapshot() {
     let e = save_with(&root, &dst, &[PID], Options { force: true }).expect_err("foreign");
     assert!(e.to_string().contains("\"thesis.tex\""), "{e}");
     assert!(e.to_string().contains("did not write"), "{e}");
-    assert_eq!(std::fs::read(dst.join("thesis.tex")).expect("kept"), b"precious");
+    assert_eq!(
+        std::fs::read(dst.join("thesis.tex")).expect("kept"),
+        b"precious"
+    );
     assert_eq!(names_in(tmp.path()), ["dst", "src"]);
     // a file where DIR should be
     let file = tmp.path().join("file");
@@ -245,8 +284,13 @@ fn failed_snapshot_leaves_nothing_behind() {
     // the same with --force over a previous snapshot: the previous one stays
     std::fs::create_dir_all(dst.join("proc")).expect("mkdir");
     std::fs::write(dst.join("proc/iomem"), b"old").expect("old");
-    save_with(&pgtool::SysRoot::at(&src), &dst, &[PID], Options { force: true })
-        .expect_err("no maps");
+    save_with(
+        &pgtool::SysRoot::at(&src),
+        &dst,
+        &[PID],
+        Options { force: true },
+    )
+    .expect_err("no maps");
     assert_eq!(std::fs::read(dst.join("proc/iomem")).expect("old"), b"old");
     assert_eq!(names_in(tmp.path()), ["dst", "src"]);
 }
@@ -265,7 +309,9 @@ fn snapshot_refuses_kernel_file_systems() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     for line in mounts.lines() {
         let f: Vec<&str> = line.split(' ').collect();
-        let Some(dash) = f.iter().position(|x| *x == "-") else { continue };
+        let Some(dash) = f.iter().position(|x| *x == "-") else {
+            continue;
+        };
         if ["cgroup", "cgroup2", "debugfs", "tracefs", "proc", "sysfs"].contains(&f[dash + 1]) {
             dirs.push(Path::new(f[4]).join("pgtool-snapshot-test"));
         }
@@ -283,21 +329,37 @@ fn snapshot_refuses_kernel_file_systems() {
         );
         assert!(!d.exists(), "{}: created", d.display());
     }
-    assert_eq!(pgtool::safe_file::pseudo_fs(Path::new("/proc")).expect("statfs"), Some("proc"));
-    assert_eq!(pgtool::safe_file::pseudo_fs(Path::new("/sys")).expect("statfs"), Some("sysfs"));
-    assert_eq!(pgtool::safe_file::pseudo_fs(tmp.path()).expect("statfs"), None);
+    assert_eq!(
+        pgtool::safe_file::pseudo_fs(Path::new("/proc")).expect("statfs"),
+        Some("proc")
+    );
+    assert_eq!(
+        pgtool::safe_file::pseudo_fs(Path::new("/sys")).expect("statfs"),
+        Some("sysfs")
+    );
+    assert_eq!(
+        pgtool::safe_file::pseudo_fs(tmp.path()).expect("statfs"),
+        None
+    );
 }
 
 /// Run in a child (see [`snapshot_modes_under_umask_000`]): umask 000, then a snapshot.
 #[test]
 fn umask_child() {
-    let Some(dir) = std::env::var_os("PGTOOL_UMASK_CHILD_DIR") else { return };
+    let Some(dir) = std::env::var_os("PGTOOL_UMASK_CHILD_DIR") else {
+        return;
+    };
     let dir = PathBuf::from(dir);
     // SAFETY: umask only changes this (child) process's file creation mask.
     unsafe { libc::umask(0) };
     let src = fixture(&dir.join("src"));
-    save_with(&pgtool::SysRoot::at(&src), &dir.join("dst"), &[PID], Options::default())
-        .expect("save");
+    save_with(
+        &pgtool::SysRoot::at(&src),
+        &dir.join("dst"),
+        &[PID],
+        Options::default(),
+    )
+    .expect("save");
 }
 
 #[test]
@@ -310,7 +372,9 @@ fn snapshot_modes_under_umask_000() {
         .expect("child");
     assert!(st.success());
     // the child's own fixture files got 0666 from umask 000: the snapshot must not
-    let m = std::fs::metadata(tmp.path().join("src/proc/iomem")).expect("stat").mode();
+    let m = std::fs::metadata(tmp.path().join("src/proc/iomem"))
+        .expect("stat")
+        .mode();
     assert_eq!(m & 0o777, 0o666, "the child did not run under umask 000");
     assert_private_modes(&tmp.path().join("dst"));
 }
@@ -354,13 +418,25 @@ fn snapshot_command_modes_and_summary_under_umask_000() {
         assert_eq!(r.code, 2, "{r:?}");
         let first = r.stderr.lines().next().unwrap_or("");
         assert!(first.contains("needs root"), "{first}");
-        assert!(names_in(tmp.path()).is_empty(), "left behind: {:?}", names_in(tmp.path()));
+        assert!(
+            names_in(tmp.path()).is_empty(),
+            "left behind: {:?}",
+            names_in(tmp.path())
+        );
         return;
     }
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("root-only data"), "{}", r.stdout);
     assert_private_modes(&dst);
-    for f in ["maps", "pagemap", "status", "smaps_rollup", "cmdline", "comm", "cgroup"] {
+    for f in [
+        "maps",
+        "pagemap",
+        "status",
+        "smaps_rollup",
+        "cmdline",
+        "comm",
+        "cgroup",
+    ] {
         assert!(dst.join("proc").join(&pid).join(f).is_file(), "{f}");
     }
     assert!(dst.join("proc/meminfo").is_file());
@@ -378,7 +454,12 @@ fn snapshot_command_never_follows_a_planted_link() {
     let d = dst.to_str().expect("utf8");
     let r = pgtool(&["snapshot", d]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.starts_with(&format!("pgtool: {d}: exists and is not empty")), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with(&format!("pgtool: {d}: exists and is not empty")),
+        "{}",
+        r.stderr
+    );
     v.assert_unchanged("snapshot");
     let r = pgtool(&["snapshot", d, "--force"]);
     v.assert_unchanged("snapshot --force");
@@ -390,7 +471,12 @@ fn snapshot_command_never_follows_a_planted_link() {
     } else {
         assert_eq!(r.code, 2, "{r:?}");
         assert!(r.stderr.contains("needs root"), "{}", r.stderr);
-        assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("link")
+                .file_type()
+                .is_symlink()
+        );
     }
     assert_eq!(names_in(tmp.path()), ["snap", "victim-dir", "victim-file"]);
     // DIR itself a link
@@ -419,13 +505,21 @@ fn prometheus_link_case(what: &str, args: &[&str]) {
     let argv: Vec<&str> = full.iter().map(String::as_str).collect();
     let r = pgtool(&argv);
     v.assert_unchanged(what);
-    assert_eq!(r.code, 2, "{what}: a planted link must fail the command: {r:?}");
+    assert_eq!(
+        r.code, 2,
+        "{what}: a planted link must fail the command: {r:?}"
+    );
     assert!(
         r.stderr.contains("symbolic link"),
         "{what}: unclear error: {}",
         r.stderr
     );
-    assert!(std::fs::symlink_metadata(&file).expect("link").file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&file)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
     // dangling: the target must not be created
     std::fs::remove_file(&file).expect("rm");
     let dangling = tmp.path().join("created-through-link");
@@ -449,7 +543,10 @@ fn types_prometheus_never_follows_a_planted_link() {
     let tmp = tempfile::tempdir().expect("tmp");
     let src = fixture(&tmp.path().join("src"));
     let root = src.to_str().expect("utf8").to_string();
-    prometheus_link_case("types --prometheus", &["--root", &root, "types", "--prometheus", "FILE"]);
+    prometheus_link_case(
+        "types --prometheus",
+        &["--root", &root, "types", "--prometheus", "FILE"],
+    );
 }
 
 #[test]
@@ -457,14 +554,41 @@ fn idle_wss_prometheus_never_follows_a_planted_link() {
     // the refs method works on one's own process without root (clear_refs is the owner's)
     let s = Sleeper::new();
     let pid = s.pid();
-    let probe = pgtool(&["idle", "wss", "--pid", &pid, "--method", "refs", "--count", "1", "--interval", "50ms"]);
+    let probe = pgtool(&[
+        "idle",
+        "wss",
+        "--pid",
+        &pid,
+        "--method",
+        "refs",
+        "--count",
+        "1",
+        "--interval",
+        "50ms",
+    ]);
     if probe.code != 0 {
-        skip(&format!("idle_wss_prometheus_never_follows_a_planted_link: idle wss cannot sample here: {}", probe.stderr.trim()));
+        skip(&format!(
+            "idle_wss_prometheus_never_follows_a_planted_link: idle wss cannot sample here: {}",
+            probe.stderr.trim()
+        ));
         return;
     }
     prometheus_link_case(
         "idle wss --prometheus",
-        &["idle", "wss", "--pid", &pid, "--method", "refs", "--count", "1", "--interval", "50ms", "--prometheus", "FILE"],
+        &[
+            "idle",
+            "wss",
+            "--pid",
+            &pid,
+            "--method",
+            "refs",
+            "--count",
+            "1",
+            "--interval",
+            "50ms",
+            "--prometheus",
+            "FILE",
+        ],
     );
 }
 
@@ -502,7 +626,11 @@ fn new_dir_removes_everything_unless_committed() {
         std::fs::write(d.path().join("a/b"), b"x").expect("write");
         assert!(!dest.exists());
     }
-    assert!(names_in(tmp.path()).is_empty(), "{:?}", names_in(tmp.path()));
+    assert!(
+        names_in(tmp.path()).is_empty(),
+        "{:?}",
+        names_in(tmp.path())
+    );
     let d = pgtool::safe_file::NewDir::create(&dest, None).expect("create");
     std::fs::write(d.path().join("f"), b"x").expect("write");
     d.commit().expect("commit");
@@ -524,9 +652,13 @@ fn metrics_writer_never_follows_a_planted_link() {
     let file = tmp.path().join("x.prom");
     std::os::unix::fs::symlink(&v.file, &file).expect("symlink");
     let mut m = pgtool::output::metrics::Metrics::new();
-    m.family("pgtool_test_pages", "Test.", pgtool::output::metrics::Kind::Gauge)
-        .expect("family")
-        .add(&[("kind", "anon")], 3.0);
+    m.family(
+        "pgtool_test_pages",
+        "Test.",
+        pgtool::output::metrics::Kind::Gauge,
+    )
+    .expect("family")
+    .add(&[("kind", "anon")], 3.0);
     let e = m.write_textfile(&file).expect_err("link");
     assert!(e.to_string().contains("symbolic link"), "{e}");
     assert_eq!(e.exit_code(), 2);
@@ -534,5 +666,8 @@ fn metrics_writer_never_follows_a_planted_link() {
     std::fs::remove_file(&file).expect("rm");
     // written whole, with exactly the public mode
     m.write_textfile(&file).expect("write");
-    assert_eq!(std::fs::metadata(&file).expect("stat").mode() & 0o777, 0o644);
+    assert_eq!(
+        std::fs::metadata(&file).expect("stat").mode() & 0o777,
+        0o644
+    );
 }

@@ -9,7 +9,10 @@ use std::os::unix::fs::MetadataExt;
 
 /// The files `pgtool mem` reads, which the common fixture lacks: (path under the tree, bytes).
 const MEM_FILES: &[(&str, &str)] = &[
-    ("proc/meminfo", "MemTotal:        4096 kB\nMemFree:         1024 kB\n"),
+    (
+        "proc/meminfo",
+        "MemTotal:        4096 kB\nMemFree:         1024 kB\n",
+    ),
     ("proc/1234/cmdline", "/usr/bin/fixture\0--serve\0"),
     ("proc/1234/cgroup", "0::/fixture.slice\n"),
     (
@@ -113,7 +116,9 @@ fn snapshot_notes_files_the_tree_lacks() {
     // the common fixture has no meminfo, cmdline, cgroup or smaps_rollup: each one a note
     for (f, _) in MEM_FILES {
         assert!(
-            sum.notes.iter().any(|n| n.contains(f) && n.contains("missing")),
+            sum.notes
+                .iter()
+                .any(|n| n.contains(f) && n.contains("missing")),
             "{f}: {:?}",
             sum.notes
         );

@@ -52,7 +52,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let pids = args
         .pids
         .iter()
-        .map(|p| pgtool::v2p::parse_pid(p, &live))
+        .map(|p| pgtool::input::parse_pid(p, &live))
         .collect::<Result<Vec<u32>, Error>>()?;
     let opts = pgtool::snapshot::Options { force: args.force };
     let s = pgtool::snapshot::save_with(&live, &args.dir, &pids, opts)?;
