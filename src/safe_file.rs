@@ -21,11 +21,7 @@ pub const PUBLIC_FILE: u32 = 0o644;
 /// it does not exist or is a regular file.
 pub fn refuse_non_regular(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(Error::Refused(format!(
-            "{}: is a symbolic link; pgtool does not write through links it did not make \
-             (remove it or choose another path)",
-            path.display()
-        ))),
+        Ok(m) if m.file_type().is_symlink() => Err(link_refused(path)),
         Ok(m) if !m.file_type().is_file() => Err(Error::Refused(format!(
             "{}: exists and is not a regular file; choose another path",
             path.display()
@@ -34,6 +30,15 @@ pub fn refuse_non_regular(path: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(write_error(path, e)),
     }
+}
+
+/// The error for a symbolic link where pgtool would write.
+fn link_refused(path: &Path) -> Error {
+    Error::Refused(format!(
+        "{}: is a symbolic link; pgtool does not write through links it did not make \
+         (remove it or choose another path)",
+        path.display()
+    ))
 }
 
 /// An error writing `path`, with a hint that fits a write (not a read) failure.
@@ -242,7 +247,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = DirFd::open(&dir_path)?;
     if let Some(st) = dir.lstat(name)? {
         match is_link_or_not_file(&st) {
-            Some("link") => return refuse_non_regular(path),
+            Some("link") => return Err(link_refused(path)),
             Some(_) => {
                 return Err(Error::Refused(format!(
                     "{}: exists and is not a regular file; choose another path",
@@ -385,13 +390,7 @@ impl NewDir {
         if let Some(st) = parent.lstat(&dest_name)? {
             match st.st_mode & libc::S_IFMT {
                 libc::S_IFDIR => {}
-                libc::S_IFLNK => {
-                    return Err(Error::Refused(format!(
-                        "{}: is a symbolic link; pgtool does not write through links it did \
-                         not make (remove it or choose another path)",
-                        dest.display()
-                    )));
-                }
+                libc::S_IFLNK => return Err(link_refused(dest)),
                 _ => {
                     return Err(Error::Refused(format!(
                         "{}: exists and is not a directory; choose another path",
