@@ -3,7 +3,12 @@
 //! The live system is `/proc`, `/sys` and `/sys/kernel/debug`. A snapshot (or a test fixture) is a
 //! directory holding `proc/`, `sys/` and `debugfs/` with the same layout, so every command can run on
 //! a tree copied from another host.
+//!
+//! A tree given with `--root` is read-only: no subcommand writes under it. Actions that
+//! exist only to write (marking pages idle, clear_refs, hwpoison injection) call
+//! [`SysRoot::require_live`] and refuse on a tree.
 
+use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// The roots of the three pseudo file systems pgtool reads.
@@ -60,6 +65,20 @@ impl SysRoot {
     /// True for the running kernel, false for a snapshot or fixture tree.
     pub fn is_live(&self) -> bool {
         self.live
+    }
+    /// `Ok` on the live system; on a snapshot or fixture tree, refuses `what` (an action that
+    /// writes to the kernel, e.g. "idle wss --method refs (writes /proc/PID/clear_refs)"),
+    /// because a tree given with `--root` is never written to.
+    pub fn require_live(&self, what: &str) -> Result<()> {
+        if self.live {
+            return Ok(());
+        }
+        let dir = self.snapshot_dir().unwrap_or(&self.proc);
+        Err(Error::Usage(format!(
+            "{what} writes to the running kernel and cannot run on a snapshot: --root {} is \
+             read-only (run it without --root on the live system)",
+            dir.display()
+        )))
     }
     /// The procfs root.
     pub fn proc(&self) -> &Path {
@@ -127,5 +146,20 @@ mod tests {
         assert_eq!(r.snapshot_dir(), Some(Path::new("/snap")));
         assert!(SysRoot::live().is_live());
         assert_eq!(SysRoot::live().kpagecount(), Path::new("/proc/kpagecount"));
+    }
+
+    #[test]
+    fn trees_refuse_writers() {
+        assert!(SysRoot::live().require_live("idle mark").is_ok());
+        let e = SysRoot::at("/snap")
+            .require_live("idle mark")
+            .expect_err("a tree is read-only");
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("idle mark writes to the running kernel"),
+            "{msg}"
+        );
+        assert!(msg.contains("--root /snap is read-only"), "{msg}");
     }
 }
