@@ -248,8 +248,9 @@ pub fn parse_pfn_args(args: &[String], stdin: &mut dyn BufRead) -> Result<Vec<Ra
     Ok(merged)
 }
 
-/// Read one line into `buf`, keeping at most `MAX_STDIN_LINE + 1` bytes of it (the rest is
-/// read and dropped, so a stream without newlines cannot grow memory).
+/// Read one line into `buf`; stops as soon as the line is longer than `MAX_STDIN_LINE`
+/// (the caller refuses it), so a stream without newlines (`/dev/zero`) cannot grow memory or
+/// run forever.
 fn read_line_bounded(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> Result<usize> {
     let mut total = 0;
     loop {
@@ -266,11 +267,14 @@ fn read_line_bounded(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> Result<usize> {
             None => (avail, false),
         };
         let room = (MAX_STDIN_LINE + 1).saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        let n = chunk.len();
-        total += n;
-        r.consume(n);
-        if done {
+        let take = chunk.len().min(room);
+        buf.extend_from_slice(&chunk[..take]);
+        total += take;
+        r.consume(take);
+        if done && take == chunk.len() {
+            return Ok(total);
+        }
+        if buf.len() > MAX_STDIN_LINE {
             return Ok(total);
         }
     }
