@@ -46,10 +46,30 @@ pub enum Source {
     },
 }
 
-/// Counts of one mapping (or of everything selected, when `vma` is `null`): `idle read`.
+/// `vma` of a record: the mapping, or an object of nulls (the total row, PFN and memcg
+/// sources), so every row has the same keys and CSV columns stay aligned with the header.
+pub fn vma_or_nulls<S: serde::Serializer>(
+    v: &Option<VmaRecord>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    match v {
+        Some(v) => v.serialize(s),
+        None => {
+            let mut m = s.serialize_struct("VmaInfo", 4)?;
+            for k in ["start", "end", "perms", "path"] {
+                m.serialize_field(k, &None::<u64>)?;
+            }
+            m.end()
+        }
+    }
+}
+
+/// Counts of one mapping (or of everything selected: `vma` of nulls): `idle read`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct IdleCountRecord {
-    /// The mapping; `null` on the total row (and for PFN and memcg sources).
+    /// The mapping; nulls on the total row (and for PFN and memcg sources).
+    #[serde(serialize_with = "vma_or_nulls")]
     pub vma: Option<VmaRecord>,
     /// Pages tracked.
     pub pages: u64,
@@ -257,7 +277,7 @@ impl Source {
     }
 
     /// Count idle and accessed pages: one record per mapping with resident pages (process
-    /// sources), then the total (`vma: null`). PFN ranges are read in chunks, never held whole.
+    /// sources), then the total (a `vma` of nulls). PFN ranges are read in chunks, never held whole.
     pub fn read_counts(&self, root: &SysRoot, bitmap: &IdleBitmap) -> Result<Vec<IdleCountRecord>> {
         let mut out = Vec::new();
         let mut total = IdleCountRecord {

@@ -71,14 +71,15 @@ pub struct WssLabels {
     pub vma: bool,
 }
 
-/// One mapping's figures in one interval (or the process total, with `vma: null`).
+/// One mapping's figures in one interval (or the process total, with a `vma` of nulls).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WssRecord {
     /// The interval number, from 1.
     pub interval: u64,
     /// The process.
     pub pid: u32,
-    /// The mapping; `null` on the process's total row.
+    /// The mapping; nulls on the process's total row.
+    #[serde(serialize_with = "super::request::vma_or_nulls")]
     pub vma: Option<VmaRecord>,
     /// Resident pages.
     pub pages: u64,
