@@ -28,7 +28,7 @@ pub mod wss;
 
 pub use pageset::{Counts, PageSet, TrackedPage, count, ram_ranges};
 pub use refs::{Method, SmapsSample, auto_method, clear_refs, parse_smaps, refs_sample};
-pub use request::{IdleCountRecord, IdlePageRecord, MarkPlan, Source, VmaRecord};
+pub use request::{IdleCountRecord, IdlePageRecord, Selection, Source, VmaRecord};
 
 use crate::addr::{Pfn, page_size};
 use crate::error::{Error, Result};

@@ -1,13 +1,13 @@
 //! What `pgtool idle mark` and `pgtool idle read` ask for ([`Source`]), the records they list
-//! ([`IdleCountRecord`], [`IdlePageRecord`]) and the plan a mark shows before it writes
-//! ([`MarkPlan`]).
+//! ([`IdleCountRecord`], [`IdlePageRecord`]) and the resolved [`Selection`] a mark shows
+//! before it writes.
 //!
 //! Every way of naming nothing is an error, as in `v2p` and `who`: an address no mapping holds
 //! is [`Error::NotMapped`], a PFN range without System RAM, a `--vma` no mapping matches, a
 //! zombie or a kernel thread (no user memory) and a selection without one resident page are
 //! [`Error::NotFound`] (exit 1).
 
-use super::pageset::{PageSet, count, ram_ranges};
+use super::pageset::{Counts, PageSet, count, ram_ranges};
 use super::{IdleBitmap, drain_lru_batches};
 use crate::addr::{Pfn, VirtAddr, page_size};
 use crate::error::{Error, Result};
@@ -77,6 +77,17 @@ pub struct IdleCountRecord {
     pub idle_pages: u64,
     /// Pages accessed since they were marked (or not trackable: not on an LRU list).
     pub accessed_pages: u64,
+}
+
+impl IdleCountRecord {
+    fn new(vma: Option<VmaRecord>, c: Counts) -> IdleCountRecord {
+        IdleCountRecord {
+            vma,
+            pages: c.pages,
+            idle_pages: c.idle_pages,
+            accessed_pages: c.accessed_pages,
+        }
+    }
 }
 
 impl Record for IdleCountRecord {
@@ -276,16 +287,124 @@ impl Source {
         }
     }
 
+    /// The whole page set of a process or memcg source (PFN sources: of their RAM parts).
+    pub fn page_set(&self, root: &SysRoot) -> Result<PageSet> {
+        match Selection::new(root, self)?.target {
+            Target::Set(set) => Ok(set),
+            Target::Ranges(parts) => {
+                let mut set = PageSet::default();
+                for r in parts {
+                    let part = PageSet::from_pfn_range(root, Pfn(r.start)..Pfn(r.end))?;
+                    set.groups.extend(part.groups);
+                }
+                Ok(set)
+            }
+        }
+    }
+}
+
+fn for_each_chunk(r: Range<u64>, mut f: impl FnMut(u64, u64) -> Result<()>) -> Result<()> {
+    let mut s = r.start;
+    while s < r.end {
+        let e = r.end.min(s.saturating_add(PFN_CHUNK));
+        f(s, e)?;
+        s = e;
+    }
+    Ok(())
+}
+
+/// The pages a [`Source`] names, resolved before the bitmap is touched: what `idle mark` shows
+/// before it writes, and what `idle read` reads. Naming nothing is an error here.
+#[derive(Debug)]
+pub struct Selection {
+    what: String,
+    pages: u64,
+    target: Target,
+}
+
+#[derive(Debug)]
+enum Target {
+    /// PFN ranges (System RAM parts): all-ones words to mark, read in chunks, no page list.
+    Ranges(Vec<Range<u64>>),
+    /// A process's or memcg's pages (marked and read by their folio heads' bits).
+    Set(PageSet),
+}
+
+impl Selection {
+    /// Resolve `source` to the pages it names, or say why it names none.
+    pub fn new(root: &SysRoot, source: &Source) -> Result<Selection> {
+        let (pages, target) = match source {
+            Source::Pfns(ranges) => {
+                let parts = ram_parts(root, ranges)?;
+                let n = parts.iter().map(|r| r.end - r.start).sum();
+                (n, Target::Ranges(parts))
+            }
+            Source::Pid { pid, vma, addr } => {
+                let set = Source::pid_pages(root, *pid, vma, addr)?;
+                (set.len() as u64, Target::Set(set))
+            }
+            Source::Cgroup { inode, .. } => {
+                let set = PageSet::from_cgroup(root, *inode)?;
+                if set.is_empty() {
+                    return Err(Error::NotFound(format!(
+                        "no page is charged to {} (see /proc/kpagecgroup)",
+                        source.describe_selection()
+                    )));
+                }
+                (set.len() as u64, Target::Set(set))
+            }
+        };
+        let what = match source {
+            Source::Pid { pid, .. } => format!(
+                "the {pages} resident pages of {} in {}",
+                describe_pid(root, *pid),
+                source.describe_selection()
+            ),
+            Source::Pfns(_) => format!(
+                "{pages} pages of System RAM in {}",
+                source.describe_selection()
+            ),
+            Source::Cgroup { .. } => format!(
+                "the {pages} pages charged to {}",
+                source.describe_selection()
+            ),
+        };
+        Ok(Selection {
+            what,
+            pages,
+            target,
+        })
+    }
+
+    /// Pages selected.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// What is selected, in the user's units (pid and addresses, PFNs or memcg).
+    pub fn describe(&self) -> &str {
+        &self.what
+    }
+
+    /// Mark the pages idle (large folios by their head's bit).
+    pub fn mark(&self, bitmap: &IdleBitmap) -> Result<()> {
+        match &self.target {
+            Target::Ranges(parts) => {
+                drain_lru_batches();
+                for r in parts {
+                    bitmap.mark_range(Pfn(r.start)..Pfn(r.end))?;
+                }
+                Ok(())
+            }
+            Target::Set(set) => set.mark(bitmap),
+        }
+    }
+
     /// Count idle and accessed pages: one record per mapping with resident pages (process
-    /// sources), then the total (a `vma` of nulls). PFN ranges are read in chunks, never held whole.
+    /// sources), then the total (a `vma` of nulls). PFN ranges are read in chunks.
     pub fn read_counts(&self, root: &SysRoot, bitmap: &IdleBitmap) -> Result<Vec<IdleCountRecord>> {
         let mut out = Vec::new();
-        let mut total = IdleCountRecord {
-            vma: None,
-            pages: 0,
-            idle_pages: 0,
-            accessed_pages: 0,
-        };
+        let mut total = Counts::default();
         let mut add = |vma: Option<&Vma>, bits: &[bool], out: &mut Vec<IdleCountRecord>| {
             let c = count(bits);
             total.pages += c.pages;
@@ -294,36 +413,30 @@ impl Source {
             if let Some(v) = vma
                 && c.pages > 0
             {
-                out.push(IdleCountRecord {
-                    vma: Some(VmaRecord::from(v)),
-                    pages: c.pages,
-                    idle_pages: c.idle_pages,
-                    accessed_pages: c.accessed_pages,
-                });
+                out.push(IdleCountRecord::new(Some(VmaRecord::from(v)), c));
             }
         };
-        match self {
-            Source::Pfns(ranges) => {
-                for r in ram_parts(root, ranges)? {
-                    for_each_chunk(r, |s, e| {
+        match &self.target {
+            Target::Ranges(parts) => {
+                for r in parts {
+                    for_each_chunk(r.clone(), |s, e| {
                         let set = PageSet::from_pfn_range(root, Pfn(s)..Pfn(e))?;
                         add(None, &set.read(bitmap)?.concat(), &mut out);
                         Ok(())
                     })?;
                 }
             }
-            _ => {
-                let set = self.page_set(root)?;
+            Target::Set(set) => {
                 for ((vma, _), bits) in set.groups.iter().zip(set.read(bitmap)?) {
                     add(vma.as_ref(), &bits, &mut out);
                 }
             }
         }
-        out.push(total);
+        out.push(IdleCountRecord::new(None, total));
         Ok(out)
     }
 
-    /// Every tracked page with its idle bit, in order, handed to `emit`; returns how many.
+    /// Every selected page with its idle bit, in order, handed to `emit`; returns how many.
     /// PFN ranges are read in chunks, never held whole.
     pub fn read_pages(
         &self,
@@ -347,130 +460,16 @@ impl Source {
             }
             Ok(())
         };
-        match self {
-            Source::Pfns(ranges) => {
-                for r in ram_parts(root, ranges)? {
-                    for_each_chunk(r, |s, e| {
+        match &self.target {
+            Target::Ranges(parts) => {
+                for r in parts {
+                    for_each_chunk(r.clone(), |s, e| {
                         each(&PageSet::from_pfn_range(root, Pfn(s)..Pfn(e))?)
                     })?;
                 }
             }
-            _ => each(&self.page_set(root)?)?,
+            Target::Set(set) => each(set)?,
         }
         Ok(n)
-    }
-
-    /// The whole page set of a process or memcg source (PFN sources: of their RAM parts).
-    pub fn page_set(&self, root: &SysRoot) -> Result<PageSet> {
-        match self {
-            Source::Pid { pid, vma, addr } => Source::pid_pages(root, *pid, vma, addr),
-            Source::Cgroup { inode, .. } => {
-                let set = PageSet::from_cgroup(root, *inode)?;
-                if set.is_empty() {
-                    return Err(Error::NotFound(format!(
-                        "no page is charged to {} (see /proc/kpagecgroup)",
-                        self.describe_selection()
-                    )));
-                }
-                Ok(set)
-            }
-            Source::Pfns(ranges) => {
-                let mut set = PageSet::default();
-                for r in ram_parts(root, ranges)? {
-                    let part = PageSet::from_pfn_range(root, Pfn(r.start)..Pfn(r.end))?;
-                    set.groups.extend(part.groups);
-                }
-                Ok(set)
-            }
-        }
-    }
-}
-
-fn for_each_chunk(r: Range<u64>, mut f: impl FnMut(u64, u64) -> Result<()>) -> Result<()> {
-    let mut s = r.start;
-    while s < r.end {
-        let e = r.end.min(s.saturating_add(PFN_CHUNK));
-        f(s, e)?;
-        s = e;
-    }
-    Ok(())
-}
-
-/// What `idle mark` will write, decided before writing so it can be shown first.
-#[derive(Debug)]
-pub struct MarkPlan {
-    what: String,
-    pages: u64,
-    target: Target,
-}
-
-#[derive(Debug)]
-enum Target {
-    /// PFN ranges: all-ones words, no page list.
-    Ranges(Vec<Range<u64>>),
-    /// A process's or memcg's pages (marked by their folio heads' bits).
-    Set(PageSet),
-}
-
-impl MarkPlan {
-    /// Resolve `source` to the pages it names (errors as [`Source::read_counts`]).
-    pub fn new(root: &SysRoot, source: &Source) -> Result<MarkPlan> {
-        let (pages, target) = match source {
-            Source::Pfns(ranges) => {
-                let parts = ram_parts(root, ranges)?;
-                (
-                    parts.iter().map(|r| r.end - r.start).sum(),
-                    Target::Ranges(parts),
-                )
-            }
-            _ => {
-                let set = source.page_set(root)?;
-                (set.len() as u64, Target::Set(set))
-            }
-        };
-        let what = match source {
-            Source::Pid { pid, .. } => format!(
-                "the {pages} resident pages of {} in {}",
-                describe_pid(root, *pid),
-                source.describe_selection()
-            ),
-            Source::Pfns(_) => format!(
-                "{pages} pages of System RAM in {}",
-                source.describe_selection()
-            ),
-            Source::Cgroup { .. } => format!(
-                "the {pages} pages charged to {}",
-                source.describe_selection()
-            ),
-        };
-        Ok(MarkPlan {
-            what,
-            pages,
-            target,
-        })
-    }
-
-    /// Pages that will be marked.
-    pub fn pages(&self) -> u64 {
-        self.pages
-    }
-
-    /// What will be marked, in the user's units (pid and addresses, PFNs or memcg).
-    pub fn describe(&self) -> &str {
-        &self.what
-    }
-
-    /// Mark the pages idle (large folios by their head's bit).
-    pub fn apply(&self, bitmap: &IdleBitmap) -> Result<()> {
-        match &self.target {
-            Target::Ranges(parts) => {
-                drain_lru_batches();
-                for r in parts {
-                    bitmap.mark_range(Pfn(r.start)..Pfn(r.end))?;
-                }
-                Ok(())
-            }
-            Target::Set(set) => set.mark(bitmap),
-        }
     }
 }

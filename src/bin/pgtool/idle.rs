@@ -5,7 +5,7 @@
 use crate::Global;
 use crate::output::FormatArgs;
 use pgtool::idle::wss::{Sampler, WssLabels, WssRequest};
-use pgtool::idle::{self, IdleBitmap, MarkPlan, Method, Source};
+use pgtool::idle::{self, IdleBitmap, Method, Selection, Source};
 use pgtool::input;
 use pgtool::output::{Format, Sink};
 use pgtool::{Error, SysRoot};
@@ -176,25 +176,26 @@ fn mark(root: &SysRoot, s: &PagesArgs) -> Result<i32, Error> {
     let src = source(root, s)?;
     // Refuse --root before resolving anything: the bitmap would be written under it.
     let bitmap = IdleBitmap::open(root, true)?;
-    let plan = MarkPlan::new(root, &src)?;
+    let sel = Selection::new(root, &src)?;
     note(&format!(
         "marking idle in {}: {}",
         bitmap.path().display(),
-        plan.describe()
+        sel.describe()
     ));
-    plan.apply(&bitmap)?;
-    note(&format!("marked {} pages idle", plan.pages()));
+    sel.mark(&bitmap)?;
+    note(&format!("marked {} pages idle", sel.pages()));
     Ok(0)
 }
 
 fn read(root: &SysRoot, a: ReadArgs) -> Result<i32, Error> {
-    let src = source(root, &a.source)?;
+    // What was asked for first: naming nothing (exit 1) before a missing bitmap (exit 2).
+    let sel = Selection::new(root, &source(root, &a.source)?)?;
     let bitmap = IdleBitmap::open(root, false)?;
     let mut sink = Sink::stdout(a.format.format());
     if a.list {
-        src.read_pages(root, &bitmap, &mut |r| sink.write(r))?;
+        sel.read_pages(root, &bitmap, &mut |r| sink.write(r))?;
     } else {
-        for r in src.read_counts(root, &bitmap)? {
+        for r in sel.read_counts(root, &bitmap)? {
             match (&r.vma, sink.format()) {
                 // Tables say the total in words instead of a row of dashes.
                 (None, Format::Table) => sink.text(&format!(
