@@ -25,7 +25,7 @@ fn tree() -> (tempfile::TempDir, PathBuf) {
     let root = common::write_fixture(d.path());
     let dir = root.join("sys/kernel/mm/page_idle");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let mut words = vec![0u64; WORDS];
+    let mut words = [0u64; WORDS];
     words[0x100 / 64] |= 1 << (0x100 % 64);
     words[0x200 / 64] |= 1 << (0x200 % 64);
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();

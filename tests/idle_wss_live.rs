@@ -266,3 +266,97 @@ fn processes_without_user_memory_and_empty_selections_are_errors() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("[stack]"), "{}", r.stdout);
 }
+
+/// GET `path` from 127.0.0.1:`port` (HTTP/1.0: the server closes when done).
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn node_exporter_scrapes_the_textfile() {
+    if in_child() || !live_refs_ok() {
+        return;
+    }
+    let exe = "prometheus-node-exporter";
+    if Command::new(exe).arg("--version").output().is_err() {
+        common::skip("prometheus-node-exporter not installed (Debian package)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().to_string_lossy().into_owned();
+    let c = Child::spawn_with("child_maps_a_non_utf8_file", &[("PGTOOL_DIR", &d)]);
+    let textdir = dir.path().join("textfile");
+    std::fs::create_dir(&textdir).expect("mkdir");
+    let r = pgtool(&[
+        "idle",
+        "wss",
+        "--pid",
+        &c.pid.to_string(),
+        "--method",
+        "refs",
+        "--interval",
+        "100ms",
+        "--count",
+        "1",
+        "--csv",
+        "--prometheus",
+        &textdir.join("wss.prom").to_string_lossy(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // a free port: bind 0, read it, release it for the exporter
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _ne = Kill(
+        Command::new(exe)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(["--collector.disable-defaults", "--collector.textfile"])
+            .arg(format!(
+                "--collector.textfile.directory={}",
+                textdir.display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node exporter"),
+    );
+    let t = std::time::Instant::now();
+    let body = loop {
+        if let Some(b) = http_get(port, "/metrics") {
+            break b;
+        }
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "node exporter did not answer on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(body.contains("\nnode_textfile_scrape_error 0\n"), "{body}");
+    let want = "pg\u{fffd}\u{fffd}-map.bin\"}";
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("pgtool_wss_resident_pages{") && l.contains(want))
+        .unwrap_or_else(|| panic!("no pgtool_wss series for the mapping in:\n{body}"));
+    assert!(line.contains("comm=\"") && line.ends_with(" 16"), "{line}");
+    for fam in ["accessed_pages", "idle_pages", "accessed_bytes"] {
+        assert!(
+            body.contains(&format!("# TYPE pgtool_wss_{fam} gauge")),
+            "{fam}"
+        );
+    }
+}

@@ -137,7 +137,8 @@ impl Sample {
     /// series.
     pub fn metrics(&self, labels: WssLabels) -> Result<Metrics> {
         let mut m = Metrics::new();
-        let families: [(&str, &str, fn(&WssRecord) -> u64); 4] = [
+        type Family = (&'static str, &'static str, fn(&WssRecord) -> u64);
+        let families: [Family; 4] = [
             (
                 "pgtool_wss_resident_pages",
                 "Resident pages of the mapping when sampled.",
@@ -364,7 +365,7 @@ impl<'a> Sampler<'a> {
 /// `1s`, `500ms`, `1m30s`-free short form for messages.
 fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
