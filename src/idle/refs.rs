@@ -64,11 +64,25 @@ pub struct SmapsSample {
     pub referenced: u64,
 }
 
+/// The longest smaps file read (a process with 100,000 mappings writes about 110 MiB).
+const MAX_SMAPS: u64 = 256 << 20;
+
 /// Read `/proc/PID/smaps`: every VMA with its `Rss:` and `Referenced:`.
 pub fn refs_sample(root: &SysRoot, pid: u32) -> Result<Vec<SmapsSample>> {
     let path = root.pid_file(pid, "smaps");
     // Bytes, not a String: a mapped file's name need not be UTF-8 (it is shown lossily).
-    let bytes = std::fs::read(&path).map_err(|e| Error::pid_io(pid, &path, e))?;
+    // Bounded: under --root the file is whatever the snapshot holds.
+    let f = std::fs::File::open(&path).map_err(|e| Error::pid_io(pid, &path, e))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_SMAPS + 1), &mut bytes)
+        .map_err(|e| Error::pid_io(pid, &path, e))?;
+    if bytes.len() as u64 > MAX_SMAPS {
+        return Err(Error::Parse {
+            path,
+            line: 0,
+            msg: format!("longer than {} MiB: not an smaps file", MAX_SMAPS >> 20),
+        });
+    }
     parse_smaps(&String::from_utf8_lossy(&bytes), &path)
 }
 

@@ -285,6 +285,18 @@ impl<'a> Sampler<'a> {
         }
     }
 
+    /// True when the process has exited (gone, or a zombie): the natural end of a sampler
+    /// started without a count.
+    pub fn process_ended(&self) -> bool {
+        let status = std::fs::read(self.root.pid_file(self.req.pid, "status"));
+        match status {
+            Err(_) => true,
+            Ok(b) => String::from_utf8_lossy(&b)
+                .lines()
+                .any(|l| l.starts_with("State:") && l[6..].trim_start().starts_with('Z')),
+        }
+    }
+
     /// Intervals sampled so far.
     pub fn intervals(&self) -> u64 {
         self.done
@@ -314,6 +326,11 @@ impl<'a> Sampler<'a> {
             }
             None => {
                 let s = refs::refs_sample(self.root, pid)?;
+                if s.is_empty() {
+                    // A zombie's smaps is empty and its clear_refs accepts writes: say why
+                    // instead of sampling nothing forever.
+                    process_vmas(self.root, pid)?;
+                }
                 self.began = Instant::now();
                 refs::clear_refs(self.root, pid)?;
                 let names = &self.req.vma;

@@ -239,7 +239,11 @@ fn wss(root: &SysRoot, a: WssArgs) -> Result<i32, Error> {
         let sample = match sampler.sample() {
             Ok(s) => s,
             // Without --count the sampler runs until the process ends: that is its end.
-            Err(e) if a.count.is_none() && sampler.intervals() > 0 && e.is_process_gone() => {
+            Err(e)
+                if a.count.is_none()
+                    && sampler.intervals() > 0
+                    && (e.is_process_gone() || sampler.process_ended()) =>
+            {
                 note(&format!(
                     "{e}: stopped after {} intervals",
                     sampler.intervals()
