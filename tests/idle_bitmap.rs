@@ -28,7 +28,7 @@ fn missing_bitmap_says_which_config() {
 fn words_round_trip_across_batches() {
     let n = MAX_WORDS * 3 + 17;
     let (_d, root) = fixture(n);
-    let bm = IdleBitmap::open(&root, true).expect("open");
+    let bm = IdleBitmap::open_file(root.page_idle_bitmap(), true).expect("open");
     let words: Vec<u64> = (0..n as u64 - 5)
         .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         .collect();
@@ -43,7 +43,7 @@ fn words_round_trip_across_batches() {
 #[test]
 fn mark_range_sets_exactly_the_range() {
     let (_d, root) = fixture(64);
-    let bm = IdleBitmap::open(&root, true).expect("open");
+    let bm = IdleBitmap::open_file(root.page_idle_bitmap(), true).expect("open");
     bm.mark_range(Pfn(70)..Pfn(200)).expect("mark");
     let mut w = vec![0u64; 64];
     bm.read_words(0, &mut w).expect("read");
@@ -56,7 +56,7 @@ fn mark_range_sets_exactly_the_range() {
 #[test]
 fn pageset_marks_heads_and_reads_them_for_tails() {
     let (_d, root) = fixture(4096);
-    let bm = IdleBitmap::open(&root, true).expect("open");
+    let bm = IdleBitmap::open_file(root.page_idle_bitmap(), true).expect("open");
     let page = |pfn: u64, head: u64| TrackedPage {
         vaddr: None,
         pfn: Pfn(pfn),
