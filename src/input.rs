@@ -267,11 +267,12 @@ fn read_line_bounded(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> Result<usize> {
             None => (avail, false),
         };
         let room = (MAX_STDIN_LINE + 1).saturating_sub(buf.len());
-        let take = chunk.len().min(room);
+        let chunk_len = chunk.len();
+        let take = chunk_len.min(room);
         buf.extend_from_slice(&chunk[..take]);
         total += take;
         r.consume(take);
-        if done && take == chunk.len() {
+        if done && take == chunk_len {
             return Ok(total);
         }
         if buf.len() > MAX_STDIN_LINE {
