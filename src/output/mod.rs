@@ -138,7 +138,24 @@ impl<W: Write> Sink<W> {
                     self.csv_line(keys.iter().map(String::as_str))?;
                     self.csv_keys = Some(keys);
                 }
-                let cells: Vec<String> = fields.iter().map(|(k, v)| cell(k, v, false)).collect();
+                // A nested object that is null in this record (a total row's `vma`) flattens to
+                // one key: every header column is looked up by name, so nothing shifts.
+                let keys = self.csv_keys.as_deref().unwrap_or_default();
+                let cells: Vec<String> = if fields.len() == keys.len()
+                    && fields.iter().zip(keys).all(|((k, _), h)| k == h)
+                {
+                    fields.iter().map(|(k, v)| cell(k, v, false)).collect()
+                } else {
+                    keys.iter()
+                        .map(|h| {
+                            fields
+                                .iter()
+                                .find(|(k, _)| k == h)
+                                .map(|(k, v)| cell(k, v, false))
+                                .unwrap_or_default()
+                        })
+                        .collect()
+                };
                 self.csv_line(cells.iter().map(String::as_str))
             }
             Format::Table => {
@@ -163,6 +180,12 @@ impl<W: Write> Sink<W> {
     /// Print the table's last rows and flush everything to the writer. Call it once at the end
     /// (dropping a sink without it may lose the table's first batch).
     pub fn finish(mut self) -> Result<()> {
+        self.table.flush(&mut self.out)?;
+        self.out.flush().map_err(stdout_error)
+    }
+
+    /// Push what was written so far to the writer (a live sampler's interval).
+    pub fn flush(&mut self) -> Result<()> {
         self.table.flush(&mut self.out)?;
         self.out.flush().map_err(stdout_error)
     }
@@ -299,6 +322,38 @@ mod tests {
             Some("7,0x1c20b,lru|anonymous,4096,0x1000,/bin/x")
         );
         assert_eq!(lines.next(), Some("7,,lru|anonymous,4096,0x1000,/bin/x"));
+    }
+
+    #[derive(Serialize)]
+    struct Total {
+        pid: u32,
+        vma: Option<Vma>,
+        pages: u64,
+    }
+    impl Record for Total {}
+
+    #[test]
+    fn csv_rows_with_a_null_object_keep_their_columns() {
+        let mut buf = Vec::new();
+        let mut s = Sink::new(Format::Csv, &mut buf, 100);
+        s.write(&Total {
+            pid: 1,
+            vma: Some(Vma {
+                start: 16,
+                path: "/x",
+            }),
+            pages: 3,
+        })
+        .expect("w");
+        s.write(&Total {
+            pid: 1,
+            vma: None,
+            pages: 9,
+        })
+        .expect("w");
+        s.finish().expect("finish");
+        let out = String::from_utf8(buf).expect("utf8");
+        assert_eq!(out, "pid,vma_start,vma_path,pages\n1,0x10,/x,3\n1,,,9\n");
     }
 
     #[test]
