@@ -376,6 +376,13 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>, Option<i32>)> {
         ("slab", vec!["slab", "--count", "1"], None),
         ("kfence", vec!["kfence"], None),
         ("peek", vec!["peek", "1234", "0x400000", "16"], None),
+        ("map", vec!["map", "--json"], None),
+        ("map -o", vec!["map", "-o", "OUT/map.svg"], None),
+        (
+            "idle heatmap",
+            vec!["idle", "heatmap", "--pid", "1234", "--count", "1", "--interval", "10ms"],
+            Some(2),
+        ),
     ]
 }
 
