@@ -252,39 +252,67 @@ fn cgroup_pages_on_a_snapshot_tree() {
     assert_eq!(rc, 0, "{err}");
     let recs = json(&out);
     // memcg 42: PFN 0x100 and the 512-page THP, all anonymous.
-    assert_eq!(recs[0]["inode"].as_u64(), Some(42));
-    assert_eq!(recs[0]["path"].as_str(), Some("/sys/fs/cgroup/memory/app"));
+    assert_eq!(recs[0]["memcg_ino"].as_u64(), Some(42));
+    assert_eq!(
+        recs[0]["memcg_path"].as_str(),
+        Some("/sys/fs/cgroup/memory/app")
+    );
     assert_eq!(recs[0]["pages"].as_u64(), Some(513));
-    assert_eq!(recs[0]["anon"].as_u64(), Some(513));
-    // memcg 7 is unknown: deleted; uncharged holds the slab page (the free page is not counted).
+    assert_eq!(recs[0]["anon_pages"].as_u64(), Some(513));
+    assert_eq!(recs[0]["resident_bytes"].as_u64(), Some(513 * 4096));
+    // memcg 7 is unknown: deleted; uncharged holds the slab page and 0x80 (the free page is
+    // not counted).
     let r7 = recs
         .iter()
-        .find(|r| r["inode"].as_u64() == Some(7))
+        .find(|r| r["memcg_ino"].as_u64() == Some(7))
         .expect("7");
     assert_eq!(r7["state"].as_str(), Some("deleted"));
-    assert_eq!(r7["file"].as_u64(), Some(1));
+    assert_eq!(r7["file_pages"].as_u64(), Some(1));
     let r0 = recs
         .iter()
-        .find(|r| r["inode"].as_u64() == Some(0))
+        .find(|r| r["memcg_ino"].as_u64() == Some(0))
         .expect("0");
     assert_eq!(r0["state"].as_str(), Some("uncharged"));
     assert_eq!(
-        (r0["pages"].as_u64(), r0["slab"].as_u64()),
+        (r0["pages"].as_u64(), r0["slab_pages"].as_u64()),
         (Some(2), Some(1))
     );
     let (rc, out, _) = pgtool(t.path(), &["cgroup", "--pages"]);
     assert_eq!(rc, 0);
-    assert!(out.contains("<deleted or unknown memcg>") && out.contains("<uncharged/root>"));
+    assert!(
+        out.contains("deleted") && out.contains("uncharged"),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.chars().count() <= 100), "{out}");
+    let (rc, csv, _) = pgtool(t.path(), &["cgroup", "--pages", "--csv"]);
+    assert_eq!(rc, 0);
+    assert_eq!(
+        csv.lines().next(),
+        Some(
+            "memcg_ino,memcg_path,state,pages,resident_bytes,anon_pages,file_pages,slab_pages,\
+             other_pages"
+        )
+    );
+    // Asked-for memcgs: one with pages, one without (exit 1, and it says so).
+    let (rc, out, err) = pgtool(t.path(), &["cgroup", "--pages", "--json", "42", "@9"]);
+    assert_eq!(rc, 1, "{err}");
+    assert_eq!(json(&out).len(), 2);
+    assert!(
+        err.starts_with("pgtool: 1 memcg(s) asked for hold no page"),
+        "{err}"
+    );
     // Lookups against the snapshot table.
     let (rc, out, _) = pgtool(t.path(), &["cgroup", "--csv", "42", "/app"]);
     assert_eq!(rc, 0);
     assert_eq!(
         out,
-        "query,inode,hierarchy,path,memcg,error\n42,42,v1-memory,/sys/fs/cgroup/memory/app,true,\n\
+        "query,memcg_ino,hierarchy,memcg_path,memory_controller,error\n\
+         42,42,v1-memory,/sys/fs/cgroup/memory/app,true,\n\
          /app,42,v1-memory,/sys/fs/cgroup/memory/app,true,\n"
     );
-    let (rc, _, _) = pgtool(t.path(), &["cgroup", "7"]);
+    let (rc, _, err) = pgtool(t.path(), &["cgroup", "7"]);
     assert_eq!(rc, 1);
+    assert!(err.starts_with("pgtool: inode 7: no cgroup"), "{err}");
     let root = pgtool::SysRoot::at(t.path());
     assert_eq!(pgtool::cgroup::resolve_filter(&root, "/app").ok(), Some(42));
     assert_eq!(
@@ -293,6 +321,47 @@ fn cgroup_pages_on_a_snapshot_tree() {
     );
     assert!(pgtool::cgroup::resolve_filter(&root, "/nope").is_err());
     assert!(pgtool::cgroup::resolve_filter(&root, "@x").is_err());
+}
+
+#[test]
+fn cgroup_pages_prometheus_textfile() {
+    let t = fixture();
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let prom = out_dir.path().join("memcg.prom");
+    let p = prom.to_string_lossy().into_owned();
+    let (rc, _, err) = pgtool(t.path(), &["cgroup", "--pages", "--prometheus", &p]);
+    assert_eq!(rc, 0, "{err}");
+    let text = fs::read_to_string(&prom).expect("prom");
+    assert!(
+        text.contains("# TYPE pgtool_memcg_resident_pages gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "pgtool_memcg_resident_pages{memcg=\"/sys/fs/cgroup/memory/app\",kind=\"anon\"} 513\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("{memcg=\"<deleted>\",kind=\"file\"} 1\n"),
+        "{text}"
+    );
+    assert!(!text.contains("pid="), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&prom).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    // Two runs over the same pages give the same series.
+    let (rc, _, _) = pgtool(t.path(), &["cgroup", "--pages", "--prometheus", &p]);
+    assert_eq!(rc, 0);
+    assert_eq!(fs::read_to_string(&prom).expect("prom"), text);
+    // Never inside the read-only --root tree; --prometheus needs --pages.
+    let inside = t.path().join("m.prom").to_string_lossy().into_owned();
+    let (rc, _, err) = pgtool(t.path(), &["cgroup", "--pages", "--prometheus", &inside]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("inside the --root snapshot"), "{err}");
+    assert!(!t.path().join("m.prom").exists());
+    let (rc, _, _) = pgtool(t.path(), &["cgroup", "--prometheus", &p, "42"]);
+    assert_eq!(rc, 2);
 }
 
 /// Flattened JSON keys in order (nested objects joined with `_`), as the CSV header must be.
