@@ -265,7 +265,10 @@ mod tests {
         let (all, stats) = list_with_stats(&root).expect("list");
         assert_eq!(stats, ListStats::default());
         assert_eq!(all.len(), 2);
-        assert_eq!((all[0].comm.as_str(), all[0].kernel_thread), ("kthreadd", true));
+        assert_eq!(
+            (all[0].comm.as_str(), all[0].kernel_thread),
+            ("kthreadd", true)
+        );
         assert_eq!((all[1].comm.as_str(), all[1].kernel_thread), ("app", false));
         assert_eq!(get(&root, 77).expect("77").comm, "app");
         assert!(matches!(get(&root, 78), Err(Error::NoSuchProcess { .. })));

@@ -110,8 +110,6 @@ impl Record for PagesRecord {
         "resident_bytes",
         "anon_pages",
         "file_pages",
-        "slab_pages",
-        "other_pages",
         "state",
         "memcg_path",
     ];

@@ -189,7 +189,7 @@ impl PageInfo {
         }
         let Some(f) = self.flags else {
             return Some(format!(
-                "PFN {:#x}: /proc/kpageflags is unreadable or too short, cannot tell what the page is",
+                "PFN {:#x}: kpageflags is unreadable or too short, cannot tell what the page is",
                 self.pfn.0
             ));
         };

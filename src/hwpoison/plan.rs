@@ -64,11 +64,7 @@ fn typed_hex(t: &str) -> bool {
 
 /// The pages PFN arguments name (the input grammar's PFN ranges, `-` for stdin), at most `max`
 /// in all, each with the words the user typed.
-pub fn aims_from_pfn_args(
-    args: &[String],
-    stdin: &mut dyn BufRead,
-    max: u64,
-) -> Result<Vec<Aim>> {
+pub fn aims_from_pfn_args(args: &[String], stdin: &mut dyn BufRead, max: u64) -> Result<Vec<Aim>> {
     let mut out: Vec<Aim> = Vec::new();
     for a in args {
         let ranges = parse_pfn_args(std::slice::from_ref(a), stdin)?;
@@ -210,7 +206,10 @@ impl PlanRecord {
         self.region = info.region.clone();
         self.system_ram = info.system_ram;
         self.kpagecount = info.count;
-        self.flags = info.flags.map(|f| f.listing_names(None)).unwrap_or_default();
+        self.flags = info
+            .flags
+            .map(|f| f.listing_names(None))
+            .unwrap_or_default();
         self.flags_raw = info.flags.map(|f| f.raw());
         self.flags_raw_hex = info.flags.map(|f| hex(f.raw()));
         self.folio = info
@@ -236,8 +235,14 @@ impl PlanRecord {
     /// The lines people read before the action: what was typed, the PFN it hits, its folio,
     /// who maps it and what the guard says.
     pub fn describe(&self, force: bool) -> Vec<String> {
-        let mut v = vec![format!("{} -> PFN {:#x}", self.target, self.pfn)];
-        if let (Some(h), Some(n), Some(k)) = (self.folio.head_pfn, self.folio.pages, self.folio.kind)
+        let plain = format!("PFN {:#x}", self.pfn);
+        let mut v = vec![if self.target == plain {
+            plain
+        } else {
+            format!("{} -> {plain}", self.target)
+        }];
+        if let (Some(h), Some(n), Some(k)) =
+            (self.folio.head_pfn, self.folio.pages, self.folio.kind)
         {
             let kind = serde_json::to_value(k)
                 .ok()
@@ -272,7 +277,10 @@ pub fn plan(
     // Who maps these pages: the processes that would get SIGBUS. One pass over the processes
     // for all the PFNs; a failure only loses this detail.
     let report = rmap::who(root, &Query::pfns(aims.iter().map(|a| a.pfn).collect()));
-    let owners_error = report.as_ref().err().map(|e| format!("owners unknown: {e}"));
+    let owners_error = report
+        .as_ref()
+        .err()
+        .map(|e| format!("owners unknown: {e}"));
     let mut out = Vec::with_capacity(aims.len());
     for a in aims {
         let info = PageInfo::read(root, a.pfn)?;

@@ -35,6 +35,7 @@
 mod notes;
 mod records;
 mod scan;
+mod stdin;
 
 use crate::addr::{Pfn, VirtAddr};
 use crate::error::{Error, Result};
@@ -53,6 +54,7 @@ pub use crate::folio::{Folio, FolioKind, MAX_FOLIO_PAGES};
 pub use notes::{Note, explain};
 pub use records::{FolioRecord, TargetFacts, VmaRecord, WhoRecord};
 pub use scan::{DIRECT_READ_MAX, scan_filter};
+pub use stdin::LineCapped;
 
 /// What to look up and where.
 #[derive(Clone, Debug, Default)]
@@ -431,7 +433,13 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
             })
             .collect()
     });
-    let mut out = Vec::with_capacity(pfns.len());
+    let mut out = Vec::new();
+    out.try_reserve_exact(pfns.len()).map_err(|_| {
+        Error::Usage(format!(
+            "not enough memory to look up {} PFNs; split the range",
+            pfns.len()
+        ))
+    })?;
     for p in parts {
         out.extend(p?);
     }
@@ -449,7 +457,14 @@ fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
         Some(f) => f.gather(&idx).unwrap_or_else(|_| vec![None; idx.len()]),
         None => vec![None; idx.len()],
     };
-    let mut out = Vec::with_capacity(pfns.len());
+    let mut out = Vec::new();
+    // A lookup of millions of PFNs under a memory limit fails with a message, not an abort.
+    out.try_reserve_exact(pfns.len()).map_err(|_| {
+        Error::Usage(format!(
+            "not enough memory to look up {} PFNs; split the range",
+            pfns.len()
+        ))
+    })?;
     let mut last_folio: Option<Folio> = None;
     for (i, pfn) in pfns.iter().enumerate() {
         let Some(raw) = flags[i] else {

@@ -85,8 +85,11 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
                 .into(),
         ));
     }
-    let mut aims: Vec<Aim> =
-        hwpoison::aims_from_pfn_args(&t.pfns, &mut io::stdin().lock(), MAX_PAGES)?;
+    let mut aims: Vec<Aim> = hwpoison::aims_from_pfn_args(
+        &t.pfns,
+        &mut io::BufReader::new(pgtool::rmap::LineCapped::new(io::stdin().lock())),
+        MAX_PAGES,
+    )?;
     if let (Some(pid), Some(a)) = (&t.pid, &t.addr) {
         let aim = hwpoison::aim_addr(&root, parse_pid(pid, &root)?, a)?;
         if !aims.iter().any(|x| x.pfn == aim.pfn) {

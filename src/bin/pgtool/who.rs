@@ -57,14 +57,20 @@ const MAX_WHO_PFNS: u64 = 1 << 22;
 
 /// The PFNs the arguments name (the input grammar's ranges, merged and bounded).
 fn collect_pfns(args: &Args) -> Result<Vec<Pfn>, Error> {
-    let ranges = parse_pfn_args(&args.pfns, &mut io::stdin().lock())?;
+    let ranges = parse_pfn_args(
+        &args.pfns,
+        &mut io::BufReader::new(rmap::LineCapped::new(io::stdin().lock())),
+    )?;
     let n: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     if n > MAX_WHO_PFNS {
         return Err(Error::Usage(format!(
             "too many PFNs: {n} (who looks up at most {MAX_WHO_PFNS} per command); split the range"
         )));
     }
-    let mut pfns: Vec<Pfn> = ranges.into_iter().flatten().map(Pfn).collect();
+    let mut pfns: Vec<Pfn> = Vec::new();
+    pfns.try_reserve_exact(n as usize + args.phys.len())
+        .map_err(|_| Error::Usage(format!("not enough memory for {n} PFNs; split the range")))?;
+    pfns.extend(ranges.into_iter().flatten().map(Pfn));
     for a in &args.phys {
         pfns.push(PhysAddr(parse_number_for(a, "physical address")?).pfn());
     }
