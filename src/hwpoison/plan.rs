@@ -1,5 +1,5 @@
 //! What a hwpoison command will touch, said before it touches it: each page named in the units
-//! the user typed (`--addr 139709858709504 (0x7f1234560000) in pid 42`, `PFN 115211
+//! the user typed (`--addr 139709858709504 (0x7f10bc800000) in pid 42`, `PFN 115211
 //! (0x1c20b)`), the PFN it resolves to, what the page is, who maps it and why a guard refuses
 //! it ([`PlanRecord`], rows of the output layer).
 
@@ -47,7 +47,7 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Aim {
     /// How the user named it, in their units: `PFN 0x1c20b`, `PFN 115211 (0x1c20b)`,
-    /// `PFN 0x1c20c (of 0x1c20b-0x1c20d)`, `--addr 139709858709504 (0x7f1234560000) in pid 42`.
+    /// `PFN 0x1c20c (of 0x1c20b-0x1c20d)`, `--addr 139709858709504 (0x7f10bc800000) in pid 42`.
     pub target: String,
     /// The process, for an address.
     pub pid: Option<u32>,

@@ -17,8 +17,8 @@ const MAX_PAGES: u64 = 1024;
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Numbers are 0x hex or decimal, as everywhere: --addr 139709858709504 and \
---addr 0x7f1234560000 name the same address. Before acting pgtool shows each page as you \
-named it and the PFN it resolves to (\"--addr 139709858709504 (0x7f1234560000) in pid 42 -> \
+--addr 0x7f10bc800000 name the same address. Before acting pgtool shows each page as you \
+named it and the PFN it resolves to (\"--addr 139709858709504 (0x7f10bc800000) in pid 42 -> \
 PFN 0x1c20b\"), what the page is and who maps it; nothing is done without --yes (exit status \
 2), nor when that listing cannot be written. Pages outside System RAM and kernel-owned pages \
 (slab, reserved, page tables, offline, zero page, or pages with none of the lru/anon/mmap/\
@@ -78,13 +78,6 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         ActionArgs::Unpoison(t) => (Action::Unpoison, t),
         ActionArgs::SoftOffline(t) => (Action::SoftOffline, t),
     };
-    if t.yes && !root.is_live() {
-        return Err(Error::Usage(
-            "--yes with --root: a snapshot is read-only and hwpoison acts on the running \
-             kernel; drop --root (without --yes, --root shows what the pages were)"
-                .into(),
-        ));
-    }
     let mut aims: Vec<Aim> = hwpoison::aims_from_pfn_args(
         &t.pfns,
         &mut io::BufReader::new(pgtool::rmap::LineCapped::new(io::stdin().lock())),
@@ -99,6 +92,13 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     if aims.is_empty() {
         return Err(Error::Usage(
             "no page given: name PFNs, or --pid PID --addr ADDR".into(),
+        ));
+    }
+    if t.yes && !root.is_live() {
+        return Err(Error::Usage(
+            "--yes with --root: a snapshot is read-only and hwpoison acts on the running \
+             kernel; drop --root (without --yes, --root shows what the pages were)"
+                .into(),
         ));
     }
     for a in &aims {
