@@ -233,7 +233,10 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
             for pid in pids {
                 match process::get(root, pid) {
                     Ok(p) => v.push(p),
-                    Err(e) if e.is_process_gone() => stats.missing_pids.push(pid),
+                    Err(e) if e.is_process_gone() => {
+                        stats.exited += 1;
+                        stats.missing_pids.push(pid);
+                    }
                     Err(e) => {
                         stats.failed += 1;
                         push_error(&mut stats, e.to_string());
