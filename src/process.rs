@@ -80,7 +80,10 @@ pub fn list_with_stats(root: &SysRoot) -> Result<(Vec<ProcInfo>, ListStats)> {
         };
         match p.stat() {
             Ok(st) => out.push(from_stat(pid, &st)),
-            Err(procfs::ProcError::NotFound(_)) => stats.exited += 1,
+            Err(procfs::ProcError::NotFound(_)) => match from_status(root, pid) {
+                Some(info) => out.push(info),
+                None => stats.exited += 1,
+            },
             Err(_) => stats.unreadable += 1,
         }
     }
@@ -98,8 +101,44 @@ pub fn get(root: &SysRoot, pid: u32) -> Result<ProcInfo> {
     let dir = root.pid_dir(pid);
     let p = procfs::process::Process::new_with_root(dir.clone())
         .map_err(|e| proc_error(pid, &dir, e))?;
-    let st = p.stat().map_err(|e| proc_error(pid, &dir, e))?;
-    Ok(from_stat(pid, &st))
+    match p.stat() {
+        Ok(st) => Ok(from_stat(pid, &st)),
+        Err(procfs::ProcError::NotFound(_)) if let Some(info) = from_status(root, pid) => Ok(info),
+        Err(e) => Err(proc_error(pid, &dir, e)),
+    }
+}
+
+/// The most bytes of `status` or `comm` read.
+const MAX_STATUS: u64 = 64 << 10;
+
+/// A process known from `comm` and `status` alone: a snapshot saves those but not `stat`.
+/// The address-space key is unknown (zero), so such a process is never merged with another.
+fn from_status(root: &SysRoot, pid: u32) -> Option<ProcInfo> {
+    use std::io::Read;
+    let read = |name: &str| -> Option<String> {
+        let f = std::fs::File::open(root.pid_file(pid, name)).ok()?;
+        let mut v = Vec::new();
+        f.take(MAX_STATUS).read_to_end(&mut v).ok()?;
+        Some(String::from_utf8_lossy(&v).into_owned())
+    };
+    let status = read("status");
+    let field = |key: &str| {
+        status.as_deref().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+        })
+    };
+    let comm = read("comm")
+        .map(|c| c.trim_end_matches('\n').to_string())
+        .or_else(|| field("Name:"))?;
+    Some(ProcInfo {
+        pid,
+        comm,
+        // `Kthread:` since Linux 6.3; older snapshots: a kernel thread's maps is empty, and
+        // an empty maps is skipped anyway.
+        kernel_thread: field("Kthread:").as_deref() == Some("1"),
+        mm_key: [0; 9],
+    })
 }
 
 fn proc_error(pid: u32, dir: &std::path::Path, e: procfs::ProcError) -> Error {
@@ -210,6 +249,29 @@ mod tests {
             get(&root, u32::MAX - 1),
             Err(Error::NoSuchProcess { .. })
         ));
+    }
+
+    #[test]
+    fn snapshot_processes_without_stat() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("proc/77");
+        std::fs::create_dir_all(&p).expect("mkdir");
+        std::fs::write(p.join("comm"), "app\n").expect("comm");
+        std::fs::write(p.join("status"), "Name:\tapp\nKthread:\t0\n").expect("status");
+        let k = d.path().join("proc/2");
+        std::fs::create_dir_all(&k).expect("mkdir");
+        std::fs::write(k.join("status"), "Name:\tkthreadd\nKthread:\t1\n").expect("status");
+        let root = SysRoot::at(d.path());
+        let (all, stats) = list_with_stats(&root).expect("list");
+        assert_eq!(stats, ListStats::default());
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (all[0].comm.as_str(), all[0].kernel_thread),
+            ("kthreadd", true)
+        );
+        assert_eq!((all[1].comm.as_str(), all[1].kernel_thread), ("app", false));
+        assert_eq!(get(&root, 77).expect("77").comm, "app");
+        assert!(matches!(get(&root, 78), Err(Error::NoSuchProcess { .. })));
     }
 
     #[test]

@@ -161,11 +161,11 @@ fn pages_of_a_child_show_under_its_new_memcg() {
     let recs = json_lines(&out);
     let r = recs
         .iter()
-        .find(|r| r["inode"].as_u64() == Some(ino))
+        .find(|r| r["memcg_ino"].as_u64() == Some(ino))
         .unwrap_or_else(|| panic!("memcg {ino} not in --pages: {out}"));
-    assert_eq!(r["path"].as_str(), Some(dir_s.as_str()));
+    assert_eq!(r["memcg_path"].as_str(), Some(dir_s.as_str()));
     assert_eq!(r["state"].as_str(), Some("online"));
-    let anon = r["anon"].as_u64().unwrap_or(0);
+    let anon = r["anon_pages"].as_u64().unwrap_or(0);
     assert!(anon >= PAGES as u64, "anon {anon} < {PAGES}: {r}");
     assert!(r["pages"].as_u64() >= Some(anon));
     // Sorted by pages, largest first.
@@ -184,6 +184,40 @@ fn pages_of_a_child_show_under_its_new_memcg() {
     let (rc, out, _) = pgtool(&["cgroup", "--pages"]);
     assert_eq!(rc, 0);
     assert!(out.contains(&dir_s));
+    // The textfile for node_exporter: our memcg's anonymous pages, a lint-clean file.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let prom = tmp.path().join("memcg.prom");
+    let (rc, _, err) = pgtool(&[
+        "cgroup",
+        "--pages",
+        "--prometheus",
+        &prom.to_string_lossy(),
+        &dir_s,
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    let text = std::fs::read_to_string(&prom).expect("prom");
+    let series = format!("pgtool_memcg_resident_pages{{memcg=\"{dir_s}\",kind=\"anon\"}} ");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .unwrap_or_else(|| panic!("no {series} in {text}"));
+    let v: u64 = line[series.len()..].trim().parse().expect("value");
+    assert!(v >= PAGES as u64, "{line}");
+    match std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&prom).expect("open"))
+        .output()
+    {
+        Ok(o) => assert!(
+            o.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => {
+            skip("promtool not installed (Debian package prometheus): lint not run");
+        }
+    }
 
     // Inode -> path and path -> inode, absolute and relative to the mount.
     let (rc, out, err) = pgtool(&["cgroup", "--json", &ino.to_string()]);
@@ -191,7 +225,8 @@ fn pages_of_a_child_show_under_its_new_memcg() {
     let recs = json_lines(&out);
     assert!(
         recs.iter()
-            .any(|r| r["path"].as_str() == Some(dir_s.as_str()) && r["memcg"] == true),
+            .any(|r| r["memcg_path"].as_str() == Some(dir_s.as_str())
+                && r["memory_controller"] == true),
         "{out}"
     );
     let rel = format!(
@@ -204,7 +239,7 @@ fn pages_of_a_child_show_under_its_new_memcg() {
         let (rc, out, err) = pgtool(&["cgroup", "--json", q]);
         assert_eq!(rc, 0, "{q}: {err}");
         let recs = json_lines(&out);
-        assert_eq!(recs[0]["inode"].as_u64(), Some(ino), "{q}: {out}");
+        assert_eq!(recs[0]["memcg_ino"].as_u64(), Some(ino), "{q}: {out}");
     }
     // Library lookup for `types -c`.
     let root = pgtool::SysRoot::live();

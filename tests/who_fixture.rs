@@ -76,6 +76,9 @@ fn fixture() -> tempfile::TempDir {
     flags[0x50] = BUDDY;
     flags[0x60] = SLAB;
     flags[0x70] = LRU | (1 << 3); // page cache, unmapped
+    // Anonymous with the overloaded bit 34: anon_exclusive, not mappedtodisk (as v2p says).
+    flags[0x80] = 0x4_0000_5828;
+    count[0x80] = 1;
     cg[0x70] = 7;
     write_words(&root.join("proc/kpageflags"), &flags);
     write_words(&root.join("proc/kpagecount"), &count);
@@ -186,12 +189,28 @@ fn who_on_a_snapshot_tree() {
         let note = r[0]["note"].as_str().unwrap_or("");
         assert!(note.contains(word), "{pfn:#x}: {note}");
     }
-    // 0x70 is charged to memcg 7, which the table does not know.
-    assert!(
-        of(0x70)[0]["note"]
-            .as_str()
-            .is_some_and(|n| n.contains("inode 7 (deleted or unknown)"))
+    // 0x70 is charged to memcg 7, which the table does not know; 0x100 to memcg 42.
+    assert_eq!(of(0x70)[0]["memcg_ino"].as_u64(), Some(7));
+    assert!(of(0x70)[0]["memcg_path"].is_null());
+    assert_eq!(
+        of(0x100)[0]["memcg_path"].as_str(),
+        Some("/sys/fs/cgroup/memory/app")
     );
+    // The folio of a THP tail, in the fields v2p uses for the same page.
+    let f = &of(0x205)[0]["folio"];
+    assert_eq!(
+        (
+            f["head_pfn"].as_u64(),
+            f["pages"].as_u64(),
+            f["order"].as_u64()
+        ),
+        (Some(0x200), Some(512), Some(9))
+    );
+    assert_eq!(f["kind"].as_str(), Some("thp"));
+    assert!(of(0x100)[0]["folio"]["head_pfn"].is_null());
+    // Raw flags travel as a number and an exact hex string.
+    assert_eq!(of(0x100)[0]["flags_raw"].as_u64(), Some(ANON | LRU | MMAP));
+    assert_eq!(of(0x100)[0]["flags_raw_hex"].as_str(), Some("0x1820"));
 
     // Filters.
     let (rc, out, _) = pgtool(t.path(), &["who", "--json", "--comm", "worker", "0x100"]);
@@ -202,7 +221,8 @@ fn who_on_a_snapshot_tree() {
     assert!(
         out.lines()
             .nth(1)
-            .is_some_and(|l| l.starts_with("0x100,100,app,0x400000,"))
+            .is_some_and(|l| l.starts_with("0x100,100,app,0x400000,0x400000,0x401000,rw-p,[anon],")),
+        "{out}"
     );
 
     // Ranges, stdin, physical addresses, past the end.
@@ -232,39 +252,67 @@ fn cgroup_pages_on_a_snapshot_tree() {
     assert_eq!(rc, 0, "{err}");
     let recs = json(&out);
     // memcg 42: PFN 0x100 and the 512-page THP, all anonymous.
-    assert_eq!(recs[0]["inode"].as_u64(), Some(42));
-    assert_eq!(recs[0]["path"].as_str(), Some("/sys/fs/cgroup/memory/app"));
+    assert_eq!(recs[0]["memcg_ino"].as_u64(), Some(42));
+    assert_eq!(
+        recs[0]["memcg_path"].as_str(),
+        Some("/sys/fs/cgroup/memory/app")
+    );
     assert_eq!(recs[0]["pages"].as_u64(), Some(513));
-    assert_eq!(recs[0]["anon"].as_u64(), Some(513));
-    // memcg 7 is unknown: deleted; uncharged holds the slab page (the free page is not counted).
+    assert_eq!(recs[0]["anon_pages"].as_u64(), Some(513));
+    assert_eq!(recs[0]["resident_bytes"].as_u64(), Some(513 * 4096));
+    // memcg 7 is unknown: deleted; uncharged holds the slab page and 0x80 (the free page is
+    // not counted).
     let r7 = recs
         .iter()
-        .find(|r| r["inode"].as_u64() == Some(7))
+        .find(|r| r["memcg_ino"].as_u64() == Some(7))
         .expect("7");
     assert_eq!(r7["state"].as_str(), Some("deleted"));
-    assert_eq!(r7["file"].as_u64(), Some(1));
+    assert_eq!(r7["file_pages"].as_u64(), Some(1));
     let r0 = recs
         .iter()
-        .find(|r| r["inode"].as_u64() == Some(0))
+        .find(|r| r["memcg_ino"].as_u64() == Some(0))
         .expect("0");
     assert_eq!(r0["state"].as_str(), Some("uncharged"));
     assert_eq!(
-        (r0["pages"].as_u64(), r0["slab"].as_u64()),
-        (Some(1), Some(1))
+        (r0["pages"].as_u64(), r0["slab_pages"].as_u64()),
+        (Some(2), Some(1))
     );
     let (rc, out, _) = pgtool(t.path(), &["cgroup", "--pages"]);
     assert_eq!(rc, 0);
-    assert!(out.contains("<deleted or unknown memcg>") && out.contains("<uncharged/root>"));
+    assert!(
+        out.contains("deleted") && out.contains("uncharged"),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.chars().count() <= 100), "{out}");
+    let (rc, csv, _) = pgtool(t.path(), &["cgroup", "--pages", "--csv"]);
+    assert_eq!(rc, 0);
+    assert_eq!(
+        csv.lines().next(),
+        Some(
+            "memcg_ino,memcg_path,state,pages,resident_bytes,anon_pages,file_pages,slab_pages,\
+             other_pages"
+        )
+    );
+    // Asked-for memcgs: one with pages, one without (exit 1, and it says so).
+    let (rc, out, err) = pgtool(t.path(), &["cgroup", "--pages", "--json", "42", "@9"]);
+    assert_eq!(rc, 1, "{err}");
+    assert_eq!(json(&out).len(), 2);
+    assert!(
+        err.starts_with("pgtool: 1 memcg(s) asked for hold no page"),
+        "{err}"
+    );
     // Lookups against the snapshot table.
     let (rc, out, _) = pgtool(t.path(), &["cgroup", "--csv", "42", "/app"]);
     assert_eq!(rc, 0);
     assert_eq!(
         out,
-        "query,inode,hierarchy,path,memcg,error\n42,42,v1-memory,/sys/fs/cgroup/memory/app,true,\n\
+        "query,memcg_ino,hierarchy,memcg_path,memory_controller,error\n\
+         42,42,v1-memory,/sys/fs/cgroup/memory/app,true,\n\
          /app,42,v1-memory,/sys/fs/cgroup/memory/app,true,\n"
     );
-    let (rc, _, _) = pgtool(t.path(), &["cgroup", "7"]);
+    let (rc, _, err) = pgtool(t.path(), &["cgroup", "7"]);
     assert_eq!(rc, 1);
+    assert!(err.starts_with("pgtool: inode 7: no cgroup"), "{err}");
     let root = pgtool::SysRoot::at(t.path());
     assert_eq!(pgtool::cgroup::resolve_filter(&root, "/app").ok(), Some(42));
     assert_eq!(
@@ -273,4 +321,155 @@ fn cgroup_pages_on_a_snapshot_tree() {
     );
     assert!(pgtool::cgroup::resolve_filter(&root, "/nope").is_err());
     assert!(pgtool::cgroup::resolve_filter(&root, "@x").is_err());
+}
+
+#[test]
+fn cgroup_pages_prometheus_textfile() {
+    let t = fixture();
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let prom = out_dir.path().join("memcg.prom");
+    let p = prom.to_string_lossy().into_owned();
+    let (rc, _, err) = pgtool(t.path(), &["cgroup", "--pages", "--prometheus", &p]);
+    assert_eq!(rc, 0, "{err}");
+    let text = fs::read_to_string(&prom).expect("prom");
+    assert!(
+        text.contains("# TYPE pgtool_memcg_resident_pages gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "pgtool_memcg_resident_pages{memcg=\"/sys/fs/cgroup/memory/app\",kind=\"anon\"} 513\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("{memcg=\"<deleted>\",kind=\"file\"} 1\n"),
+        "{text}"
+    );
+    assert!(!text.contains("pid="), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&prom).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    // Two runs over the same pages give the same series.
+    let (rc, _, _) = pgtool(t.path(), &["cgroup", "--pages", "--prometheus", &p]);
+    assert_eq!(rc, 0);
+    assert_eq!(fs::read_to_string(&prom).expect("prom"), text);
+    // Never inside the read-only --root tree; --prometheus needs --pages.
+    let inside = t.path().join("m.prom").to_string_lossy().into_owned();
+    let (rc, _, err) = pgtool(t.path(), &["cgroup", "--pages", "--prometheus", &inside]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("inside the --root snapshot"), "{err}");
+    assert!(!t.path().join("m.prom").exists());
+    let (rc, _, _) = pgtool(t.path(), &["cgroup", "--prometheus", &p, "42"]);
+    assert_eq!(rc, 2);
+}
+
+/// Flattened JSON keys in order (nested objects joined with `_`), as the CSV header must be.
+fn flat_keys(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+    if let Some(m) = v.as_object() {
+        for (k, x) in m {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}_{k}")
+            };
+            if x.is_object() {
+                flat_keys(x, &key, out);
+            } else {
+                out.push(key);
+            }
+        }
+    }
+}
+
+#[test]
+fn who_formats_share_one_vocabulary() {
+    let t = fixture();
+    let (rc, out, err) = pgtool(t.path(), &["who", "--json", "0x50", "0x205", "0x80"]);
+    assert_eq!(rc, 0, "{err}");
+    let recs = json(&out);
+    // The first row is an unmapped PFN, the second a mapping: the same keys either way.
+    let mut k0 = Vec::new();
+    let mut k1 = Vec::new();
+    flat_keys(&recs[0], "", &mut k0);
+    flat_keys(&recs[1], "", &mut k1);
+    assert_eq!(k0, k1);
+    let (rc, csv, _) = pgtool(t.path(), &["who", "--csv", "0x50", "0x205", "0x80"]);
+    assert_eq!(rc, 0);
+    assert_eq!(csv.lines().next(), Some(k0.join(",").as_str()));
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    // Overloaded bit 34 on an anonymous page is anon_exclusive, as v2p names it.
+    let r80 = recs
+        .iter()
+        .find(|r| r["pfn"].as_u64() == Some(0x80))
+        .expect("0x80");
+    let names: Vec<&str> = r80["flags"]
+        .as_array()
+        .expect("flags")
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(names.contains(&"anon_exclusive"), "{names:?}");
+    assert!(!names.contains(&"mappedtodisk"), "{names:?}");
+    assert_eq!(r80["flags_raw_hex"].as_str(), Some("0x400005828"));
+    // A kpagecount-1 page nobody we read maps is not blamed on the page.
+    let note = r80["note"].as_str().unwrap_or("");
+    assert!(note.contains("kpagecount 1 but none of the"), "{note}");
+    assert!(!note.contains("being freed"), "{note}");
+    // The table fits 100 columns and shows the CSV's hex PFNs.
+    let (rc, table, _) = pgtool(t.path(), &["who", "0x100", "0x205", "0x50"]);
+    assert_eq!(rc, 0);
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+    assert!(
+        table.contains("0x205") && table.contains("0x50: not mapped"),
+        "{table}"
+    );
+}
+
+#[test]
+fn who_says_what_excluded_everything() {
+    let t = fixture();
+    let first = |e: &str| e.lines().next().unwrap_or("").to_string();
+    let (rc, out, err) = pgtool(t.path(), &["who", "--comm", "nosuch", "0x100"]);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(
+        first(&err).contains("--comm \"nosuch\" matched no process"),
+        "{err}"
+    );
+    let (rc, _, err) = pgtool(t.path(), &["who", "--pid", "999", "0x100"]);
+    assert_eq!(rc, 1);
+    assert!(first(&err).contains("--pid 999: no such process"), "{err}");
+    // pid 200 exists but does not map the THP (kpagecount 1: pid 100 does).
+    let (rc, out, err) = pgtool(t.path(), &["who", "--json", "--pid", "200", "0x205"]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(first(&err).contains("map none of the PFNs"), "{err}");
+    let note = json(&out)[0]["note"].as_str().unwrap_or("").to_string();
+    assert!(note.contains("selected with --pid/--comm"), "{note}");
+    assert!(!note.contains("being freed"), "{note}");
+    // A snapshot whose pagemaps are missing: nothing could be read, and it says which file.
+    fs::remove_file(t.path().join("proc/100/pagemap")).expect("rm");
+    fs::remove_file(t.path().join("proc/200/pagemap")).expect("rm");
+    let (rc, out, err) = pgtool(t.path(), &["who", "--json", "0x100"]);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(
+        first(&err).contains("no address space could be read"),
+        "{err}"
+    );
+    assert!(first(&err).contains("pagemap"), "{err}");
+    // Unmapped pages are still explained on such a snapshot: exit 0.
+    let (rc, _, err) = pgtool(t.path(), &["who", "0x50"]);
+    assert_eq!(rc, 0, "{err}");
+    // A snapshot without processes.
+    let empty = tempfile::tempdir().expect("tmp");
+    fs::create_dir_all(empty.path().join("proc")).expect("proc");
+    for f in ["kpageflags", "kpagecount", "kpagecgroup"] {
+        fs::copy(
+            t.path().join("proc").join(f),
+            empty.path().join("proc").join(f),
+        )
+        .expect("cp");
+    }
+    let (rc, _, err) = pgtool(empty.path(), &["who", "0x100"]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(first(&err).contains("no process to search"), "{err}");
 }

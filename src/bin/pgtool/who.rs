@@ -1,47 +1,42 @@
-//! `pgtool who`: which processes map these physical pages.
-//!
-//! JSON Lines fields (one object per mapping; a PFN nobody maps gets one object with `pid`,
-//! `comm`, `vaddr`, `vma`, `exclusive`, `subpage` null):
-//! `pfn` (number), `pid`, `comm`, `vaddr` (number), `vma` {`start`, `end`, `perms`, `path`},
-//! `exclusive` (pagemap bit 56), `subpage` (index of the mapped page in the PFN's folio, null
-//! for a small page), `mapped_pfn` (the page mapped at `vaddr`: the PFN itself or another page
-//! of its folio), `pages` (run of folio pages mapped from `vaddr`), `mm` (lowest PID sharing the
-//! address space), `kpagecount`, `flags` (names), `flags_raw` (number), `memcg` (kpagecgroup
-//! inode, null when unreadable), `note` (why mappings are missing or what an unmapped page is).
-//! CSV has the same columns, `vma` flattened to `vma_start,vma_end,perms,path`, numbers that are
-//! addresses or PFNs in 0x hex, `flags` joined with `,`.
+//! `pgtool who`: which processes map these physical pages. The lookup, its notes and its rows
+//! are the library's ([`pgtool::rmap`]); this file parses arguments and prints.
 
 use crate::Global;
-use crate::output::{Format, FormatArgs, stdout_error, table, write_json_line};
+use crate::output::FormatArgs;
 use pgtool::cgroup::CgroupIndex;
-use pgtool::rmap::{self, Mapping, Query, Report, Target};
+use pgtool::input::{parse_number_for, parse_pfn_args, parse_pid};
+use pgtool::output::{Format, Sink};
+use pgtool::rmap::{self, Query, Report};
 use pgtool::{Error, Pfn, PhysAddr};
-use serde::Serialize;
-use std::io::{self, BufWriter, Read, Write};
-
-/// Most PFNs one command looks up (ranges included).
-const MAX_PFNS: u64 = 1 << 22;
+use std::io::{self, Write};
 
 /// Arguments of `pgtool who`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Exit status: 0 every PFN was found mapped or explained; 1 a PFN is \
-past the end of memory; 2 usage or system error.\n\nExamples:\n  pgtool who 0x1c20b\n  \
+    after_help = "Numbers are 0x hex or decimal. JSON Lines: one object per mapping (a PFN \
+nobody maps gets one object whose pid, comm, vaddr... are null, with a note): pfn, pid, comm, \
+vaddr, vma{start,end,perms,path}, exclusive, subpage, mapped_pfn, pages, mm, \
+folio{head_pfn,pages,order,kind}, kpagecount, flags (names), flags_raw, flags_raw_hex, memcg_ino, \
+memcg_path, note. CSV: the same keys, nested ones joined with _ (vma_start, folio_head_pfn), \
+addresses and PFNs in 0x hex, flags joined with |.\n\nExit status: 0 every PFN was found mapped \
+or explained; 1 a PFN is past the end of memory, or --pid/--comm or the snapshot left nothing \
+to search (the message says what); 2 usage or system error, or a write error on stdout (a \
+closed pipe ends quietly with 0).\n\nExamples:\n  pgtool who 0x1c20b\n  \
 pgtool who 0x100000-0x100200 --comm postgres\n  pgtool who --phys 0x7d3f2000 --json\n  \
 page-types -L -b hwpoison | awk 'NR>1{print \"0x\"$2}' | pgtool who -"
 )]
 pub struct Args {
-    /// PFNs: hex with 0x or decimal; ranges A-B (inclusive) or A+N; `-` reads PFNs from stdin
+    /// PFNs: 0x hex or decimal; ranges A-B (B included) or A+N; `-` reads them from stdin
     /// (whitespace separated, same forms).
     #[arg(value_name = "PFN")]
     pub pfns: Vec<String>,
-    /// Physical addresses (hex with 0x or decimal, comma separated or repeated) to look up,
-    /// by the page holding them.
+    /// Physical addresses (0x hex or decimal, comma separated or repeated) to look up, by the
+    /// page holding them.
     #[arg(long, value_name = "ADDR", value_delimiter = ',')]
     pub phys: Vec<String>,
-    /// Only search these processes (comma separated or repeated).
+    /// Only search these processes (a PID or `self`; comma separated or repeated).
     #[arg(long, value_name = "PID", value_delimiter = ',')]
-    pub pid: Vec<u32>,
+    pub pid: Vec<String>,
     /// Only search processes with this command name (as in /proc/PID/comm).
     #[arg(long, value_name = "NAME")]
     pub comm: Option<String>,
@@ -56,70 +51,28 @@ pub struct Args {
     pub format: FormatArgs,
 }
 
-use pgtool::addr::parse_number as parse_num;
+/// Most PFNs one `who` looks up: below the grammar's bound, because each PFN costs about 100
+/// bytes of lookup state.
+const MAX_WHO_PFNS: u64 = 1 << 22;
 
-/// Parse `PFN`, `A-B` (inclusive) or `A+N` into `out`.
-fn parse_spec(spec: &str, out: &mut Vec<Pfn>) -> Result<(), Error> {
-    let bad = |why: &str| {
-        Error::Usage(format!(
-            "bad PFN {spec:?}: {why} (give hex with 0x or decimal, A-B, A+N, or - for stdin)"
-        ))
-    };
-    let (start, count) = if let Some((a, b)) = spec.split_once('-') {
-        let a = parse_num(a).ok_or_else(|| bad("bad range start"))?;
-        let b = parse_num(b).ok_or_else(|| bad("bad range end"))?;
-        if b < a {
-            return Err(bad("range end below its start"));
-        }
-        let count = (b - a)
-            .checked_add(1)
-            .ok_or_else(|| bad("range too large"))?;
-        (a, count)
-    } else if let Some((a, n)) = spec.split_once('+') {
-        let a = parse_num(a).ok_or_else(|| bad("bad range start"))?;
-        let n = parse_num(n).ok_or_else(|| bad("bad count"))?;
-        if n == 0 {
-            return Err(bad("empty range"));
-        }
-        (a, n)
-    } else {
-        (parse_num(spec).ok_or_else(|| bad("not a number"))?, 1)
-    };
-    if count > MAX_PFNS || out.len() as u64 + count > MAX_PFNS {
+/// The PFNs the arguments name (the input grammar's ranges, merged and bounded).
+fn collect_pfns(args: &Args) -> Result<Vec<Pfn>, Error> {
+    let ranges = parse_pfn_args(
+        &args.pfns,
+        &mut io::BufReader::new(rmap::LineCapped::new(io::stdin().lock())),
+    )?;
+    let n: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    if n > MAX_WHO_PFNS {
         return Err(Error::Usage(format!(
-            "{spec}: too many PFNs (at most {MAX_PFNS} per command); split the range"
+            "too many PFNs: {n} (who looks up at most {MAX_WHO_PFNS} per command); split the range"
         )));
     }
-    let end = start
-        .checked_add(count)
-        .ok_or_else(|| bad("range overflows"))?;
-    out.extend((start..end).map(Pfn));
-    Ok(())
-}
-
-/// The PFNs the arguments name.
-fn collect_pfns(args: &Args) -> Result<Vec<Pfn>, Error> {
-    let mut pfns = Vec::new();
-    for s in &args.pfns {
-        if s == "-" {
-            let mut text = String::new();
-            io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| Error::io("<stdin>", e))?;
-            for tok in text.split_whitespace() {
-                parse_spec(tok, &mut pfns)?;
-            }
-        } else {
-            parse_spec(s, &mut pfns)?;
-        }
-    }
+    let mut pfns: Vec<Pfn> = Vec::new();
+    pfns.try_reserve_exact(n as usize + args.phys.len())
+        .map_err(|_| Error::Usage(format!("not enough memory for {n} PFNs; split the range")))?;
+    pfns.extend(ranges.into_iter().flatten().map(Pfn));
     for a in &args.phys {
-        let addr = parse_num(a).ok_or_else(|| {
-            Error::Usage(format!(
-                "bad physical address {a:?}: give hex with 0x or decimal"
-            ))
-        })?;
-        pfns.push(PhysAddr(addr).pfn());
+        pfns.push(PhysAddr(parse_number_for(a, "physical address")?).pfn());
     }
     if pfns.is_empty() {
         return Err(Error::Usage(
@@ -129,279 +82,110 @@ fn collect_pfns(args: &Args) -> Result<Vec<Pfn>, Error> {
     Ok(pfns)
 }
 
-#[derive(Serialize)]
-struct VmaOut<'a> {
-    start: u64,
-    end: u64,
-    perms: &'a str,
-    path: &'a str,
-}
-
-#[derive(Serialize)]
-struct Record<'a> {
-    pfn: u64,
-    pid: Option<u32>,
-    comm: Option<&'a str>,
-    vaddr: Option<u64>,
-    vma: Option<VmaOut<'a>>,
-    exclusive: Option<bool>,
-    subpage: Option<u64>,
-    mapped_pfn: Option<u64>,
-    pages: Option<u64>,
-    mm: Option<u32>,
-    kpagecount: u64,
-    flags: pgtool::PageFlags,
-    flags_raw: u64,
-    memcg: Option<u64>,
-    note: Option<String>,
-}
-
-fn record<'a>(t: &'a Target, m: Option<&'a Mapping>, note: Option<String>) -> Record<'a> {
-    Record {
-        pfn: t.pfn.0,
-        pid: m.map(|m| m.pid),
-        comm: m.map(|m| m.comm.as_str()),
-        vaddr: m.map(|m| m.vaddr.0),
-        vma: m.and_then(|m| m.vma.as_ref()).map(|v| VmaOut {
-            start: v.start.0,
-            end: v.end.0,
-            perms: &v.perms,
-            path: v.display_name(),
-        }),
-        exclusive: m.map(|m| m.exclusive),
-        subpage: m.and_then(|m| m.subpage),
-        mapped_pfn: m.map(|m| m.mapped_pfn.0),
-        pages: m.map(|m| m.pages),
-        mm: m.map(|m| m.mm),
-        kpagecount: t.count,
-        flags: t.flags,
-        flags_raw: t.flags.raw(),
-        memcg: t.cgroup,
-        note,
-    }
-}
-
-/// The note for target `i`: why mappings are missing, or what an unmapped page is.
-fn note_for(report: &Report, i: usize, cg: &mut Option<CgroupIndex>, g: &Global) -> Option<String> {
-    let t = &report.targets[i];
-    if t.past_end {
-        return Some("past the end of memory: no such PFN".into());
-    }
-    let any = report.mappings_of(i).next().is_some();
-    let found = report.found_mappings(i);
-    let st = &report.stats;
-    let mut notes = Vec::new();
-    if !any {
-        let mut s = if t.count == 0 {
-            format!("not mapped by any process: {}", rmap::explain(t.flags))
-        } else {
-            format!(
-                "kpagecount {} but no readable process maps it: {}",
-                t.count,
-                rmap::explain(t.flags)
-            )
-        };
-        if let Some(ino) = t.cgroup.filter(|&c| c != 0) {
-            let idx =
-                cg.get_or_insert_with(|| CgroupIndex::build(&g.sysroot()).unwrap_or_default());
-            match idx.memcg(ino) {
-                Some(c) => s.push_str(&format!("; charged to memcg {}", c.path.display())),
-                None => s.push_str(&format!(
-                    "; charged to memcg inode {ino} (deleted or unknown)"
-                )),
-            }
-        }
-        notes.push(s);
-    } else if found == 0 && t.folio.is_some() {
-        notes.push(
-            "this page itself is not mapped; the processes listed map other pages of its folio"
-                .into(),
-        );
-    }
-    if any && t.count > found {
-        notes.push(format!(
-            "kpagecount {} but {found} mapping(s) found: the rest belong to processes we could \
-             not read ({} denied, {} exited during the scan, {} failed), processes left out by \
-             --pid/--comm, other PID namespaces, or the kernel",
-            t.count, st.denied, st.exited, st.failed
-        ));
-    } else if found > t.count && t.folio.is_none() {
-        notes.push(format!(
-            "found {found} mappings but kpagecount is {}: the page changed during the scan",
-            t.count
-        ));
-    }
-    (!notes.is_empty()).then(|| notes.join("; "))
-}
-
 /// Run `pgtool who`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
-    let pfns = collect_pfns(&args)?;
     let root = g.sysroot();
+    let pfns = collect_pfns(&args)?;
+    let pids = args
+        .pid
+        .iter()
+        .map(|p| parse_pid(p, &root))
+        .collect::<Result<Vec<u32>, Error>>()?;
     let q = Query {
         pfns,
-        pids: (!args.pid.is_empty()).then(|| args.pid.clone()),
+        pids: (!pids.is_empty()).then_some(pids),
         comm: args.comm.clone(),
         threads: args.jobs,
         exhaustive: args.exhaustive,
     };
     let report = rmap::who(&root, &q)?;
-    let mut cg: Option<CgroupIndex> = None;
-    let notes: Vec<Option<String>> = (0..report.targets.len())
-        .map(|i| note_for(&report, i, &mut cg, g))
-        .collect();
+    // Paths of memcgs only when some page is charged to one (walking the hierarchy costs).
+    let cgroups = report
+        .targets
+        .iter()
+        .any(|t| t.cgroup.is_some_and(|c| c != 0))
+        .then(|| CgroupIndex::build(&root).ok())
+        .flatten();
 
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    match args.format.format() {
-        Format::Json => {
-            for (i, t) in report.targets.iter().enumerate() {
-                let mut any = false;
-                for m in report.mappings_of(i) {
-                    write_json_line(&mut out, &record(t, Some(m), notes[i].clone()))?;
-                    any = true;
-                }
-                if !any {
-                    write_json_line(&mut out, &record(t, None, notes[i].clone()))?;
-                }
+    let format = args.format.format();
+    let mut sink = Sink::stdout(format);
+    for i in 0..report.targets.len() {
+        let facts = report.facts(i, cgroups.as_ref());
+        for r in report.records(i, &facts) {
+            // The table lists mappings; what is known of unmapped PFNs follows as notes.
+            if format == Format::Table && r.pid.is_none() {
+                continue;
             }
+            sink.write(&r)?;
         }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(&mut out);
-            let csv_err = |e: csv::Error| stdout_error(io::Error::other(e));
-            w.write_record([
-                "pfn",
-                "pid",
-                "comm",
-                "vaddr",
-                "vma_start",
-                "vma_end",
-                "perms",
-                "path",
-                "exclusive",
-                "subpage",
-                "mapped_pfn",
-                "pages",
-                "mm",
-                "kpagecount",
-                "flags",
-                "flags_raw",
-                "memcg",
-                "note",
-            ])
-            .map_err(csv_err)?;
-            // Per-target fields once; per-row numbers formatted into reused buffers.
-            let mut f: [String; 11] = Default::default();
-            for (i, t) in report.targets.iter().enumerate() {
-                let pfn = format!("{:#x}", t.pfn.0);
-                let count = t.count.to_string();
-                let names = t.flags.long_names();
-                let raw = format!("{:#x}", t.flags.raw());
-                let memcg = t.cgroup.map(|v| v.to_string()).unwrap_or_default();
-                let note = notes[i].as_deref().unwrap_or("");
-                let ms: Vec<Option<&Mapping>> = {
-                    let v: Vec<_> = report.mappings_of(i).map(Some).collect();
-                    if v.is_empty() { vec![None] } else { v }
+    }
+    if format == Format::Table {
+        for (i, t) in report.targets.iter().enumerate() {
+            let facts = report.facts(i, cgroups.as_ref());
+            if let Some(n) = &facts.note {
+                let flags = if facts.flags.is_empty() {
+                    "none".to_string()
+                } else {
+                    facts.flags.join("|")
                 };
-                for m in ms {
-                    for x in f.iter_mut() {
-                        x.clear();
-                    }
-                    if let Some(m) = m {
-                        use std::fmt::Write as _;
-                        let _ = write!(f[0], "{}", m.pid);
-                        let _ = write!(f[1], "{:#x}", m.vaddr.0);
-                        if let Some(v) = &m.vma {
-                            let _ = write!(f[2], "{:#x}", v.start.0);
-                            let _ = write!(f[3], "{:#x}", v.end.0);
-                        }
-                        f[4].push_str(if m.exclusive { "true" } else { "false" });
-                        if let Some(sp) = m.subpage {
-                            let _ = write!(f[5], "{sp}");
-                        }
-                        let _ = write!(f[6], "{:#x}", m.mapped_pfn.0);
-                        let _ = write!(f[7], "{}", m.pages);
-                        let _ = write!(f[8], "{}", m.mm);
-                    }
-                    let vma = m.and_then(|m| m.vma.as_ref());
-                    w.write_record([
-                        pfn.as_str(),
-                        &f[0],
-                        m.map(|m| m.comm.as_str()).unwrap_or(""),
-                        &f[1],
-                        &f[2],
-                        &f[3],
-                        vma.map(|v| v.perms.as_str()).unwrap_or(""),
-                        vma.map(|v| v.display_name()).unwrap_or(""),
-                        &f[4],
-                        &f[5],
-                        &f[6],
-                        &f[7],
-                        &f[8],
-                        &count,
-                        &names,
-                        &raw,
-                        &memcg,
-                        note,
-                    ])
-                    .map_err(csv_err)?;
-                }
-            }
-            w.flush().map_err(stdout_error)?;
-        }
-        Format::Table => {
-            let mut tb = table();
-            tb.set_header([
-                "PFN", "PID", "COMM", "VADDR", "SUB", "EXCL", "PERMS", "MAPPING", "COUNT", "FLAGS",
-            ]);
-            for (i, t) in report.targets.iter().enumerate() {
-                for m in report.mappings_of(i) {
-                    let (perms, path) = m
-                        .vma
-                        .as_ref()
-                        .map(|v| (v.perms.clone(), v.display_name().to_string()))
-                        .unwrap_or_else(|| ("?".into(), "?".into()));
-                    let sub = match (m.subpage, t.folio) {
-                        (Some(s), Some(f)) => format!("{s}/{}", f.pages),
-                        _ => "-".into(),
-                    };
-                    tb.add_row([
-                        format!("{:#x}", t.pfn.0),
-                        m.pid.to_string(),
-                        m.comm.clone(),
-                        format!("{:#x}", m.vaddr.0),
-                        sub,
-                        if m.exclusive { "yes" } else { "no" }.into(),
-                        perms,
-                        path,
-                        t.count.to_string(),
-                        t.flags.long_names(),
-                    ]);
-                }
-            }
-            if !report.mappings.is_empty() {
-                writeln!(out, "{tb}").map_err(stdout_error)?;
-            }
-            for (i, t) in report.targets.iter().enumerate() {
-                if let Some(n) = &notes[i] {
-                    let flags = t.flags.long_names();
-                    writeln!(
-                        out,
-                        "{:#x}: {n} [kpagecount {}, flags {}]",
-                        t.pfn.0,
-                        t.count,
-                        if flags.is_empty() { "none" } else { &flags }
-                    )
-                    .map_err(stdout_error)?;
+                let count = if t.past_end {
+                    String::new()
+                } else {
+                    format!(" [kpagecount {}, flags {flags}]", t.count)
+                };
+                for line in wrap(&format!("{:#x}: {n}{count}", t.pfn.0), NOTE_WIDTH) {
+                    sink.text(&line)?;
                 }
             }
         }
     }
-    out.flush().map_err(stdout_error)?;
-    drop(out);
+    sink.finish()?;
+    Ok(verdict(&report))
+}
 
+/// Width of the table's note lines (the table's own width when not on a terminal).
+const NOTE_WIDTH: usize = 100;
+
+/// `text` cut at spaces into lines of at most `width` characters, continuation lines indented.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let len = cur.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::replace(&mut cur, "   ".to_string()));
+        }
+        if !cur.is_empty() && !cur.ends_with("   ") {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    lines.push(cur);
+    lines
+}
+
+/// Report what excluded everything or what was not found (first on stderr), then the scan's
+/// counts; the exit status.
+fn verdict(report: &Report) -> i32 {
+    let mut err = io::stderr().lock();
+    let past: Vec<&rmap::Target> = report.targets.iter().filter(|t| t.past_end).collect();
+    let code = if let Some(why) = report.excluded_everything() {
+        let _ = writeln!(err, "pgtool: {why}");
+        1
+    } else if let Some(first) = past.first() {
+        let _ = writeln!(
+            err,
+            "pgtool: {} PFN(s) past the end of memory (the first is {:#x})",
+            past.len(),
+            first.pfn.0
+        );
+        1
+    } else {
+        0
+    };
     let st = &report.stats;
-    eprintln!(
+    let _ = writeln!(
+        err,
         "who: {} processes searched ({} address spaces read{}, {} kernel threads skipped, {} \
          sharing an address space); {} exited during the scan, {} permission denied, {} failed",
         st.processes,
@@ -418,33 +202,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         st.failed
     );
     for e in &st.errors {
-        eprintln!("who: {e}");
+        let _ = writeln!(err, "who: {e}");
     }
-    Ok(if report.targets.iter().any(|t| t.past_end) {
-        1
-    } else {
-        0
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pfn_specs() {
-        let mut v = Vec::new();
-        parse_spec("0x10", &mut v).expect("hex");
-        parse_spec("20", &mut v).expect("dec");
-        parse_spec("0x30-0x32", &mut v).expect("range");
-        parse_spec("0x40+2", &mut v).expect("count");
-        assert_eq!(
-            v.iter().map(|p| p.0).collect::<Vec<_>>(),
-            vec![0x10, 20, 0x30, 0x31, 0x32, 0x40, 0x41]
-        );
-        for bad in ["x", "0x", "5-3", "1+0", "0x1-zz", ""] {
-            assert!(parse_spec(bad, &mut v).is_err(), "{bad}");
-        }
-        assert!(parse_spec("0+0x1000000", &mut v).is_err());
-    }
+    code
 }

@@ -6,8 +6,13 @@
 //! Poisoning a page the kernel itself uses (slab, page tables, reserved memory...) can crash the
 //! machine; poisoning a process's page kills the process when it next touches it (SIGBUS).
 
+mod plan;
+
+pub use plan::{Action, Aim, PlanRecord, Step, aim_addr, aims_from_pfn_args, pfn_at, plan};
+
 use crate::addr::{Pfn, PhysAddr};
 use crate::error::{Error, Result};
+use crate::folio::Folio;
 use crate::iomem::Iomem;
 use crate::kpage::{KpageFile, U64File};
 use crate::kpageflags::PageFlags;
@@ -127,15 +132,25 @@ pub struct PageInfo {
     /// True when a top-level "System RAM" region holds it; `None` when iomem addresses are
     /// hidden (not root).
     pub system_ram: Option<bool>,
+    /// The compound page (THP, hugetlb page...) holding it: poisoning one of its pages
+    /// affects the whole folio.
+    pub folio: Option<Folio>,
 }
 
 impl PageInfo {
     /// Read flags, count and iomem region of `pfn`.
     pub fn read(root: &SysRoot, pfn: Pfn) -> Result<PageInfo> {
-        let flags = U64File::open_kpage(root, KpageFile::Flags)
-            .ok()
+        let flags_file = U64File::open_kpage(root, KpageFile::Flags).ok();
+        let flags = flags_file
+            .as_ref()
             .and_then(|f| f.get(pfn.0).ok().flatten())
             .map(PageFlags::from_bits_retain);
+        let folio = match (&flags_file, flags) {
+            (Some(file), Some(f)) if f.is_compound() => {
+                crate::folio::folio_of(file, pfn, f).ok().flatten()
+            }
+            _ => None,
+        };
         let count = U64File::open_kpage(root, KpageFile::Count)
             .ok()
             .and_then(|f| f.get(pfn.0).ok().flatten());
@@ -156,6 +171,7 @@ impl PageInfo {
             count,
             region,
             system_ram,
+            folio,
         })
     }
 
@@ -173,7 +189,7 @@ impl PageInfo {
         }
         let Some(f) = self.flags else {
             return Some(format!(
-                "PFN {:#x}: /proc/kpageflags is unreadable or too short, cannot tell what the page is",
+                "PFN {:#x}: kpageflags is unreadable or too short, cannot tell what the page is",
                 self.pfn.0
             ));
         };
@@ -205,7 +221,7 @@ impl PageInfo {
                 if f.is_empty() {
                     "none".to_string()
                 } else {
-                    f.long_names()
+                    f.listing_names(None).join("|")
                 }
             ));
         }
@@ -216,7 +232,7 @@ impl PageInfo {
     pub fn describe(&self) -> String {
         let flags = match self.flags {
             Some(f) if f.is_empty() => "(none)".to_string(),
-            Some(f) => f.long_names(),
+            Some(f) => f.listing_names(None).join("|"),
             None => "(unreadable)".to_string(),
         };
         let count = self
@@ -243,6 +259,7 @@ mod tests {
             count: Some(1),
             region: Some("System RAM".into()),
             system_ram: Some(true),
+            folio: None,
         }
     }
 
