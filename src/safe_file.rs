@@ -266,6 +266,8 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists => {
                 continue;
             }
+            // Name the file the user gave, not the temporary one beside it.
+            Err(Error::Io { source, .. }) => return Err(write_error(path, source)),
             Err(e) => return Err(e),
         };
         let res = f

@@ -35,7 +35,6 @@
 mod notes;
 mod records;
 mod scan;
-mod stdin;
 
 use crate::addr::{Pfn, VirtAddr};
 use crate::error::{Error, Result};
@@ -54,7 +53,6 @@ pub use crate::folio::{Folio, FolioKind, MAX_FOLIO_PAGES};
 pub use notes::{Note, explain};
 pub use records::{FolioRecord, TargetFacts, VmaRecord, WhoRecord};
 pub use scan::{DIRECT_READ_MAX, scan_filter};
-pub use stdin::LineCapped;
 
 /// What to look up and where.
 #[derive(Clone, Debug, Default)]

@@ -80,7 +80,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     };
     let mut aims: Vec<Aim> = hwpoison::aims_from_pfn_args(
         &t.pfns,
-        &mut io::BufReader::new(pgtool::rmap::LineCapped::new(io::stdin().lock())),
+        &mut io::stdin().lock(),
         MAX_PAGES,
     )?;
     if let (Some(pid), Some(a)) = (&t.pid, &t.addr) {

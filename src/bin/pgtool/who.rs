@@ -59,7 +59,7 @@ const MAX_WHO_PFNS: u64 = 1 << 22;
 fn collect_pfns(args: &Args) -> Result<Vec<Pfn>, Error> {
     let ranges = parse_pfn_args(
         &args.pfns,
-        &mut io::BufReader::new(rmap::LineCapped::new(io::stdin().lock())),
+        &mut io::stdin().lock(),
     )?;
     let n: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     if n > MAX_WHO_PFNS {
