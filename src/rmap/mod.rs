@@ -448,6 +448,20 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
 }
 
 fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
+    // A lookup of millions of PFNs under a memory limit fails with a message, not an abort:
+    // try the whole working set of this function (targets, indices, three gathered words)
+    // at once before allocating any of it.
+    let per_pfn = std::mem::size_of::<Target>() + 8 + 3 * std::mem::size_of::<Option<u64>>();
+    let mut probe: Vec<u8> = Vec::new();
+    probe
+        .try_reserve_exact(pfns.len().saturating_mul(per_pfn))
+        .map_err(|_| {
+            Error::Usage(format!(
+                "not enough memory to look up {} PFNs; split the range",
+                pfns.len()
+            ))
+        })?;
+    drop(probe);
     let idx: Vec<u64> = pfns.iter().map(|p| p.0).collect();
     let flags_file = U64File::open_kpage(root, KpageFile::Flags)?;
     let count_file = U64File::open_kpage(root, KpageFile::Count)?;
