@@ -296,6 +296,88 @@ fn fixture_svg_renders_the_class_colour_at_each_block() {
     assert!(text.contains("PCI Bus 0000:00"), "the hole is named");
 }
 
+/// The SVG opens in a real browser: headless Chromium takes a screenshot of it, and the
+/// screenshot shows each block's class colour where the SVG put the block.
+#[test]
+fn fixture_svg_opens_in_chromium() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium (Debian package chromium) is missing under CI");
+        }
+        println!(
+            "SKIP fixture_svg_opens_in_chromium: chromium not installed (apt-get install chromium)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = fixture(dir.path());
+    let svg = dir.path().join("map.svg");
+    let r = common::pgtool(&[
+        "--root",
+        root.to_str().expect("utf8"),
+        "map",
+        "--cols",
+        "4",
+        "-o",
+        svg.to_str().expect("utf8"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let shot = dir.path().join("shot.png");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=800,600",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", svg.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success() && shot.exists(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).expect("svg");
+    let (w, px) = decode_png(&shot);
+    for (pfn, class) in EXPECTED {
+        let needle = format!("pfn {pfn:#x} {class}");
+        let at = text
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no title {needle:?}"));
+        let rect = &text[text[..at].rfind("<rect ").expect("rect")..at];
+        let attr = |name: &str| -> u32 {
+            let k = format!("{name}=\"");
+            let i = rect.find(&k).expect("attr") + k.len();
+            rect[i..]
+                .split('"')
+                .next()
+                .expect("value")
+                .parse()
+                .expect("number")
+        };
+        assert_eq!(
+            pixel(w, &px, attr("x") + 4, attr("y") + 4),
+            rgb(class),
+            "block at pfn {pfn:#x} ({class}) in the screenshot"
+        );
+    }
+}
+
 #[test]
 fn bad_output_names_are_refused() {
     let r = common::pgtool(&["map", "-o", "/tmp/x.jpg"]);

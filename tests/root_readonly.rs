@@ -380,7 +380,16 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>, Option<i32>)> {
         ("map -o", vec!["map", "-o", "OUT/map.svg"], None),
         (
             "idle heatmap",
-            vec!["idle", "heatmap", "--pid", "1234", "--count", "1", "--interval", "10ms"],
+            vec![
+                "idle",
+                "heatmap",
+                "--pid",
+                "1234",
+                "--count",
+                "1",
+                "--interval",
+                "10ms",
+            ],
             Some(2),
         ),
     ]

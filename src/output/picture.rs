@@ -376,7 +376,8 @@ impl<F: FnOnce(&[u8]) -> Result<()>> Svg<F> {
 
 impl<F: FnOnce(&[u8]) -> Result<()>> Painter for Svg<F> {
     fn cell(&mut self, key: usize, title: &str) -> Result<()> {
-        if self.x == 0 {
+        // A label every fourth row: labels are taller than one row of cells.
+        if self.x == 0 && (self.cur.in_section / self.grid.cols).is_multiple_of(4) {
             let sec = self.grid.sections.get(self.cur.section);
             let addr = sec.map_or(0, |s| s.start + self.cur.in_section * self.grid.cell_step);
             let _ = writeln!(

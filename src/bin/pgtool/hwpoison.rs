@@ -78,11 +78,8 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         ActionArgs::Unpoison(t) => (Action::Unpoison, t),
         ActionArgs::SoftOffline(t) => (Action::SoftOffline, t),
     };
-    let mut aims: Vec<Aim> = hwpoison::aims_from_pfn_args(
-        &t.pfns,
-        &mut io::stdin().lock(),
-        MAX_PAGES,
-    )?;
+    let mut aims: Vec<Aim> =
+        hwpoison::aims_from_pfn_args(&t.pfns, &mut io::stdin().lock(), MAX_PAGES)?;
     if let (Some(pid), Some(a)) = (&t.pid, &t.addr) {
         let aim = hwpoison::aim_addr(&root, parse_pid(pid, &root)?, a)?;
         if !aims.iter().any(|x| x.pfn == aim.pfn) {

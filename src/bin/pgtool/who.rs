@@ -57,10 +57,7 @@ const MAX_WHO_PFNS: u64 = 1 << 22;
 
 /// The PFNs the arguments name (the input grammar's ranges, merged and bounded).
 fn collect_pfns(args: &Args) -> Result<Vec<Pfn>, Error> {
-    let ranges = parse_pfn_args(
-        &args.pfns,
-        &mut io::stdin().lock(),
-    )?;
+    let ranges = parse_pfn_args(&args.pfns, &mut io::stdin().lock())?;
     let n: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     if n > MAX_WHO_PFNS {
         return Err(Error::Usage(format!(
