@@ -40,7 +40,52 @@ pub struct BlockReader<R> {
     done: bool,
     chunk: Vec<u8>,
     fresh: bool,
+    /// Strict mode (pgtool's report): stop at binary data, over-long lines or [`Self::limit`]
+    /// bytes instead of reading on as the C tool does.
+    strict: bool,
+    limit: u64,
+    offset: u64,
+    line: u64,
+    end: End,
 }
+
+/// Why a [`BlockReader`] stopped (strict mode tells these apart; the compatible mode only ever
+/// reports [`End::Eof`], [`End::Full`] and [`End::Error`]).
+#[derive(Debug, Default)]
+pub enum End {
+    /// Still reading.
+    #[default]
+    Running,
+    /// The end of the input.
+    Eof,
+    /// A block filled [`BUF_SIZE`] bytes (the C tool stops there too).
+    Full {
+        /// Byte offset where the block ended.
+        offset: u64,
+    },
+    /// A read error (the C tool treats it as EOF).
+    Error(io::Error),
+    /// Strict: a NUL byte, which no page_owner dump contains.
+    Binary {
+        /// Byte offset of the NUL.
+        offset: u64,
+        /// Its line (1-based).
+        line: u64,
+    },
+    /// Strict: a line longer than [`MAX_LINE`] bytes.
+    LongLine {
+        /// The line (1-based).
+        line: u64,
+    },
+    /// Strict: more than the byte limit was read.
+    Limit {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+/// The longest line strict mode accepts (real page_owner lines are under 300 bytes).
+pub const MAX_LINE: usize = 64 * 1024;
 
 impl<R: BufRead> BlockReader<R> {
     /// A reader over `r`.
@@ -52,7 +97,49 @@ impl<R: BufRead> BlockReader<R> {
             done: false,
             chunk: Vec::with_capacity(512),
             fresh: false,
+            strict: false,
+            limit: u64::MAX,
+            offset: 0,
+            line: 0,
+            end: End::Running,
         }
+    }
+
+    /// A strict reader for pgtool's own report: it stops (see [`Self::end`]) at a NUL byte, at
+    /// a line longer than [`MAX_LINE`] and after `limit` bytes, so that binary files, endless
+    /// streams and lines without newlines end quickly with a reason.
+    pub fn strict(r: R, limit: u64) -> BlockReader<R> {
+        let mut b = BlockReader::new(r);
+        b.strict = true;
+        b.limit = limit;
+        b
+    }
+
+    /// Why the reader stopped ([`End::Running`] while blocks are still coming).
+    pub fn end(&self) -> &End {
+        &self.end
+    }
+
+    /// Bytes read so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// After `next_block` returned None at the end of the input: the text of a last block
+    /// that had no terminating empty line (the C tool drops it), if any.
+    pub fn take_partial(&mut self) -> Option<Block<'_>> {
+        if !matches!(self.end, End::Eof) || self.buf.is_empty() {
+            return None;
+        }
+        let len = self.buf.len();
+        self.buf.push(b'\n');
+        let b = Block {
+            search: &self.buf,
+            len,
+            pfn_line: &self.pfn_line,
+            pfn_fresh: self.fresh,
+        };
+        Some(b)
     }
 
     /// fgets(s, n): up to n-1 bytes, stopping after a newline. Ok(false) at EOF with nothing read.
@@ -64,7 +151,10 @@ impl<R: BufRead> BlockReader<R> {
             let avail = match self.r.fill_buf() {
                 Ok(a) => a,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(e) => {
+                    self.end = End::Error(e);
+                    break;
+                }
             };
             if avail.is_empty() {
                 break;
@@ -95,9 +185,46 @@ impl<R: BufRead> BlockReader<R> {
         self.fresh = false;
         loop {
             // while (buf_end - curr > 1 && fgets(curr, buf_end - curr, fin))
-            if BUF_SIZE - self.buf.len() <= 1 || !self.fgets(BUF_SIZE - self.buf.len()) {
+            let room = BUF_SIZE - self.buf.len();
+            if room <= 1 {
                 self.done = true;
+                self.end = End::Full {
+                    offset: self.offset,
+                };
                 return None;
+            }
+            let n = if self.strict {
+                room.min(MAX_LINE + 2)
+            } else {
+                room
+            };
+            if !self.fgets(n) {
+                self.done = true;
+                if matches!(self.end, End::Running) {
+                    self.end = End::Eof;
+                }
+                return None;
+            }
+            self.offset += self.chunk.len() as u64;
+            self.line += 1;
+            if self.strict {
+                let stop = if let Some(i) = memchr::memchr(0, &self.chunk) {
+                    Some(End::Binary {
+                        offset: self.offset - (self.chunk.len() - i) as u64,
+                        line: self.line,
+                    })
+                } else if self.chunk.len() > MAX_LINE {
+                    Some(End::LongLine { line: self.line })
+                } else if self.offset > self.limit {
+                    Some(End::Limit { limit: self.limit })
+                } else {
+                    None
+                };
+                if let Some(e) = stop {
+                    self.done = true;
+                    self.end = e;
+                    return None;
+                }
             }
             let eff_len = memchr::memchr(0, &self.chunk).unwrap_or(self.chunk.len());
             let eff = &self.chunk[..eff_len];
@@ -363,4 +490,152 @@ pub fn allocator_of(search: &[u8], pfn_line: &[u8]) -> i32 {
         a = allocator::OTHERS;
     }
     a
+}
+
+/// Bounded reading of user-supplied text inputs (page_owner dumps, KFENCE objects files,
+/// slabinfo): the file type is checked up front, lines and totals are capped, binary data is
+/// refused. Shared by [`crate::kfence`] and [`crate::slab`]; a candidate for `input.rs`.
+pub mod text_input {
+    use crate::error::{Error, Result};
+    use std::fs::File;
+    use std::io::{self, BufRead, BufReader, Read};
+    use std::os::unix::fs::FileTypeExt;
+    use std::path::Path;
+
+    /// Open `path` for streaming (`-` is stdin). Directories, character and block devices and
+    /// sockets are refused before anything is read; `expected` says what the file should be
+    /// (e.g. "a page_owner dump"). Regular files (debugfs and procfs files are regular files of
+    /// size 0) and pipes are accepted.
+    pub fn open(path: &Path, expected: &str) -> Result<Box<dyn BufRead>> {
+        if path.as_os_str() == "-" {
+            return Ok(Box::new(BufReader::with_capacity(1 << 20, io::stdin())));
+        }
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        check_type(&f, path, expected)?;
+        Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
+    }
+
+    /// Refuse what cannot be a text file of the expected kind.
+    pub fn check_type(f: &File, path: &Path, expected: &str) -> Result<()> {
+        let t = f.metadata().map_err(|e| Error::io(path, e))?.file_type();
+        let what = if t.is_dir() {
+            "a directory"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Usage(format!(
+            "{}: is {what}, not {expected} (give a regular file, or - for stdin)",
+            path.display()
+        )))
+    }
+
+    /// Read all of a small text file (slabinfo, a sysfs attribute), refusing one larger than
+    /// `cap` bytes or holding a NUL byte.
+    pub fn read_capped(path: &Path, cap: u64, expected: &str) -> Result<String> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        check_type(&f, path, expected)?;
+        let mut v = Vec::new();
+        f.take(cap.saturating_add(1))
+            .read_to_end(&mut v)
+            .map_err(|e| Error::io(path, e))?;
+        if v.len() as u64 > cap {
+            return Err(Error::Usage(format!(
+                "{}: larger than {cap} bytes, not {expected}",
+                path.display()
+            )));
+        }
+        if let Some(i) = memchr::memchr(0, &v) {
+            return Err(Error::Usage(format!(
+                "{}: binary data (a NUL byte at byte {i}), not {expected}",
+                path.display()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&v).into_owned())
+    }
+
+    /// Lines of a stream, each at most `max_line` bytes, at most `max_bytes` in all, no NUL.
+    pub struct Lines<R> {
+        r: R,
+        buf: Vec<u8>,
+        max_line: usize,
+        max_bytes: u64,
+        /// Bytes read so far.
+        pub offset: u64,
+        /// Lines read so far (the number of the current one).
+        pub line: u64,
+    }
+
+    impl<R: BufRead> Lines<R> {
+        /// A line reader with these caps.
+        pub fn new(r: R, max_line: usize, max_bytes: u64) -> Lines<R> {
+            Lines {
+                r,
+                buf: Vec::new(),
+                max_line,
+                max_bytes,
+                offset: 0,
+                line: 0,
+            }
+        }
+
+        /// The next line without its newline (lossily decoded), `None` at the end. `what`
+        /// names the input for errors ("not {what}").
+        pub fn next_line(&mut self, path: &Path, what: &str) -> Result<Option<String>> {
+            self.buf.clear();
+            let bad = |line: u64, msg: String| Error::Parse {
+                path: path.to_path_buf(),
+                line: line as usize,
+                msg: format!("{msg}: not {what}"),
+            };
+            loop {
+                let avail = match self.r.fill_buf() {
+                    Ok(a) => a,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io(path, e)),
+                };
+                if avail.is_empty() {
+                    if self.buf.is_empty() {
+                        return Ok(None);
+                    }
+                    break;
+                }
+                let (take, done) = match memchr::memchr(b'\n', avail) {
+                    Some(i) => (i + 1, true),
+                    None => (avail.len(), false),
+                };
+                if memchr::memchr(0, &avail[..take]).is_some() {
+                    return Err(bad(self.line + 1, "binary data (a NUL byte)".into()));
+                }
+                if self.buf.len() + take > self.max_line + 1 {
+                    return Err(bad(
+                        self.line + 1,
+                        format!("line longer than {} bytes", self.max_line),
+                    ));
+                }
+                self.buf.extend_from_slice(&avail[..take]);
+                self.r.consume(take);
+                self.offset += take as u64;
+                if self.offset > self.max_bytes {
+                    return Err(bad(
+                        self.line + 1,
+                        format!("larger than {} bytes", self.max_bytes),
+                    ));
+                }
+                if done {
+                    break;
+                }
+            }
+            self.line += 1;
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+            }
+            Ok(Some(String::from_utf8_lossy(&self.buf).into_owned()))
+        }
+    }
 }
