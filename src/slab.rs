@@ -348,10 +348,10 @@ pub struct SlabRecord {
     pub size_bytes: u64,
     /// Active objects, last sample minus first.
     pub growth: i64,
-    /// Active objects in each sample, oldest first.
-    pub active_samples: Vec<u64>,
     /// Active objects grew between every two consecutive samples (a leak suspect).
     pub suspect: bool,
+    /// Active objects in each sample, oldest first.
+    pub active_samples: Vec<u64>,
     /// Where the figures come from: slabinfo or sysfs.
     pub source: Source,
 }

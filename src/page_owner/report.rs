@@ -635,9 +635,9 @@ pub struct OwnerGroup {
     /// The key values, one field per key.
     #[serde(flatten)]
     pub key: serde_json::Map<String, serde_json::Value>,
-    /// What the first page of each block is now (kpageflags join), `state:pages`, most first;
-    /// null without the join.
-    pub now: Option<Vec<String>>,
+    /// What the group's pages are now (kpageflags join of each block's first page); null
+    /// without the join.
+    pub now: Option<NowPages>,
     /// The memcg holding most of the group's pages now (kpagecgroup join), null without it.
     pub memcg_path: Option<String>,
     /// Its inode.
@@ -651,11 +651,60 @@ impl crate::output::Record for OwnerGroup {
         "rank",
         "pages",
         "records",
-        "released",
-        "now",
+        "now_anon",
+        "now_file",
+        "now_slab",
+        "now_free",
         "memcg_path",
         "group",
     ];
+}
+
+/// Pages of a group by what they are now ([`page_state`]'s classes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NowPages {
+    /// Free (buddy).
+    pub free: u64,
+    /// Slab.
+    pub slab: u64,
+    /// Anonymous.
+    pub anon: u64,
+    /// Page cache.
+    pub file: u64,
+    /// Page tables.
+    pub pgtable: u64,
+    /// Reserved.
+    pub reserved: u64,
+    /// Other parts of compound pages.
+    pub compound: u64,
+    /// No flags.
+    pub none: u64,
+    /// Anything else.
+    pub other: u64,
+    /// Past the end of kpageflags.
+    pub beyond_memory: u64,
+}
+
+impl NowPages {
+    fn from_states(m: &BTreeMap<&'static str, u64>) -> NowPages {
+        let mut n = NowPages::default();
+        for (k, v) in m {
+            let slot = match *k {
+                "free" => &mut n.free,
+                "slab" => &mut n.slab,
+                "anon" => &mut n.anon,
+                "file" => &mut n.file,
+                "pgtable" => &mut n.pgtable,
+                "reserved" => &mut n.reserved,
+                "compound" => &mut n.compound,
+                "none" => &mut n.none,
+                "beyond-end" => &mut n.beyond_memory,
+                _ => &mut n.other,
+            };
+            *slot = slot.saturating_add(*v);
+        }
+        n
+    }
 }
 
 /// Frames of the page allocator itself, skipped in [`OwnerGroup::group`]'s one-line stack.
@@ -724,11 +773,7 @@ impl Report {
                     }
                     key.insert(name.to_string(), val);
                 }
-                let now = joined.then(|| {
-                    let mut v: Vec<(&&str, &u64)> = g.now.iter().collect();
-                    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-                    v.iter().map(|(k, n)| format!("{k}:{n}")).collect()
-                });
+                let now = joined.then(|| NowPages::from_states(&g.now));
                 let best = if has_cg {
                     g.memcg_inode
                         .iter()

@@ -30,9 +30,10 @@ is not a record) is refused; directories and devices are refused before reading.
 missing or impossible order (above 20) are left out and counted in a note on stderr.
 
 Fields (JSON/CSV): rank, pages, records, released, min_ts_ns, max_ts_ns, group (the key as text),
-one field per --by key (stack is an array of frames; order, pid, tgid are numbers), now (what the
-pages are now, state:pages; with the join), memcg_path, memcg_ino, memcg_pages (the memcg holding
-most of the group's pages now). The table shows the full stacks below it.
+one field per --by key (stack is an array of frames; order, pid, tgid are numbers), now (with the
+join: pages by what they are now: free, slab, anon, file, pgtable, reserved, compound, none,
+other, beyond_memory; CSV now_anon...), memcg_path, memcg_ino, memcg_pages (the memcg holding most
+of the group's pages now). The table shows the full stacks below it.
 
 Exit status: 0 listed; 1 no records (an empty dump, or -f left out every record); 2 usage error,
 unreadable input or not a page_owner dump.")]
