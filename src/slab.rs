@@ -78,7 +78,8 @@ pub fn parse_slabinfo(text: &str, path: &Path) -> Result<Vec<Cache>> {
         if out.len() >= MAX_CACHES {
             return Err(bad(&format!("more than {MAX_CACHES} caches: not {SLABINFO}")));
         }
-        let (head, rest) = line.split_once(':').unwrap_or((line, ""));
+        // " : ", not ':': a cache name may hold a colon.
+        let (head, rest) = line.split_once(" : ").unwrap_or((line, ""));
         let f: Vec<&str> = head.split_whitespace().collect();
         if f.len() < 6 {
             return Err(bad(
