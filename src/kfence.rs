@@ -160,7 +160,10 @@ pub fn read_objects<R: BufRead>(
                 _ => continue,
             };
             if stack.len() >= MAX_FRAMES {
-                return Err(bad(n, format!("more than {MAX_FRAMES} frames in one stack")));
+                return Err(bad(
+                    n,
+                    format!("more than {MAX_FRAMES} frames in one stack"),
+                ));
             }
             stack.push(f.trim().to_owned());
         }
@@ -237,7 +240,8 @@ impl Grouper {
                     stack: o.alloc_stack.clone(),
                     ..StackGroup::default()
                 });
-                self.idx.insert(o.alloc_stack.clone(), self.groups.len() - 1);
+                self.idx
+                    .insert(o.alloc_stack.clone(), self.groups.len() - 1);
                 self.groups.len() - 1
             }
         };

@@ -76,7 +76,9 @@ pub fn parse_slabinfo(text: &str, path: &Path) -> Result<Vec<Cache>> {
             continue;
         }
         if out.len() >= MAX_CACHES {
-            return Err(bad(&format!("more than {MAX_CACHES} caches: not {SLABINFO}")));
+            return Err(bad(&format!(
+                "more than {MAX_CACHES} caches: not {SLABINFO}"
+            )));
         }
         // " : ", not ':': a cache name may hold a colon.
         let (head, rest) = line.split_once(" : ").unwrap_or((line, ""));
@@ -396,7 +398,10 @@ pub fn records(trends: &[Trend], sort: SortBy, source: Source, page_size: u64) -
 /// The Prometheus families of a slab sampling: per cache (label `cache`, the only label, so
 /// the series set is bounded by the kernel's caches) its bytes, objects, object size, growth
 /// over the window and whether it is a leak suspect; and the window itself.
-pub fn metrics(recs: &[SlabRecord], window: std::time::Duration) -> Result<crate::output::metrics::Metrics> {
+pub fn metrics(
+    recs: &[SlabRecord],
+    window: std::time::Duration,
+) -> Result<crate::output::metrics::Metrics> {
     use crate::output::metrics::{Kind, Metrics};
     let mut m = Metrics::new();
     let fams: [(&str, &str, fn(&SlabRecord) -> f64); 6] = [

@@ -117,8 +117,14 @@ fn mutate(text: &str, kind: u8, pos: usize, byte: u8) -> Vec<u8> {
         3 => b.insert(p, 0),
         4 => {
             // repeat the line holding p
-            let s = b[..p].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
-            let e = b[p..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| p + i + 1);
+            let s = b[..p]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |i| i + 1);
+            let e = b[p..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |i| p + i + 1);
             let line = b[s..e].to_vec();
             b.splice(e..e, line);
         }
@@ -288,7 +294,13 @@ fn stdin_and_file_agree() {
     let want: u64 = text
         .lines()
         .filter_map(|l| l.strip_prefix("Page allocated via order "))
-        .map(|l| 1u64 << l.split(',').next().and_then(|o| o.parse::<u32>().ok()).expect("order"))
+        .map(|l| {
+            1u64 << l
+                .split(',')
+                .next()
+                .and_then(|o| o.parse::<u32>().ok())
+                .expect("order")
+        })
         .sum();
     let got: u64 = String::from_utf8_lossy(&a.stdout)
         .lines()

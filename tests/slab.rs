@@ -88,7 +88,10 @@ fn alloc_calls_parse() {
     let a = parse_alloc_calls(t);
     assert_eq!(a[0].count, 400);
     assert_eq!(a[0].site, "__d_alloc+0x24/0x1d0");
-    assert_eq!(a[0].stack, ["d_alloc+0x10/0x80", "d_alloc_parallel+0x50/0x3e0"]);
+    assert_eq!(
+        a[0].stack,
+        ["d_alloc+0x10/0x80", "d_alloc_parallel+0x50/0x3e0"]
+    );
     assert_eq!(a[1].detail, "age=1/2/3 pid=1-5 cpus=0");
     assert!(a[1].stack.is_empty());
 }
@@ -121,7 +124,10 @@ fn fixture_root_listing() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    let f = rows.iter().find(|r| r["cache"] == "filp").expect("filp row");
+    let f = rows
+        .iter()
+        .find(|r| r["cache"] == "filp")
+        .expect("filp row");
     let page = pgtool::page_size();
     assert_eq!(f["active_objs"].as_u64(), Some(filp[0]));
     assert_eq!(f["num_objs"].as_u64(), Some(filp[1]));
@@ -309,7 +315,10 @@ fn live_leak_makes_filp_a_suspect() {
     }
     let text = std::fs::read_to_string("/proc/slabinfo").expect("slabinfo");
     if !text.lines().any(|l| l.starts_with("filp ")) {
-        return skip(name, "no filp cache in /proc/slabinfo (merged with another cache?)");
+        return skip(
+            name,
+            "no filp cache in /proc/slabinfo (merged with another cache?)",
+        );
     }
     // Leave room below RLIMIT_NOFILE for the test harness (two fds per pipe).
     let mut lim = libc::rlimit {
@@ -323,7 +332,14 @@ fn live_leak_makes_filp_a_suspect() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     let out = Command::new(BIN)
         .args([
-            "slab", "--interval", "400ms", "--count", "4", "--top", "0", "--json",
+            "slab",
+            "--interval",
+            "400ms",
+            "--count",
+            "4",
+            "--top",
+            "0",
+            "--json",
         ])
         .output()
         .expect("run");
@@ -347,7 +363,10 @@ fn live_leak_makes_filp_a_suspect() {
         .filter(|r| r["suspect"] == true)
         .filter_map(|r| r["cache"].as_str())
         .collect();
-    let filp = rows.iter().find(|r| r["cache"] == "filp").expect("filp row");
+    let filp = rows
+        .iter()
+        .find(|r| r["cache"] == "filp")
+        .expect("filp row");
     eprintln!("opened {leaked} pipes; filp: {filp}; suspects: {suspects:?}");
     assert!(leaked > 1000, "the workload opened only {leaked} pipes");
     assert!(

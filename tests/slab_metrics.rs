@@ -85,7 +85,10 @@ fn families_values_and_bounded_labels() {
         Some(filp[0] as f64)
     );
     assert_eq!(
-        value(&text, "pgtool_slab_cache_object_size_bytes{cache=\"filp\"} "),
+        value(
+            &text,
+            "pgtool_slab_cache_object_size_bytes{cache=\"filp\"} "
+        ),
         Some(filp[2] as f64)
     );
     assert_eq!(

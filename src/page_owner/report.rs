@@ -733,7 +733,11 @@ fn frame_symbol(f: &str) -> &str {
 impl Report {
     /// The `top` largest groups (0: all) as listing records. `memcg_path` names a kpagecgroup
     /// inode (None: unknown).
-    pub fn records(&self, top: usize, memcg_path: impl Fn(u64) -> Option<String>) -> Vec<OwnerGroup> {
+    pub fn records(
+        &self,
+        top: usize,
+        memcg_path: impl Fn(u64) -> Option<String>,
+    ) -> Vec<OwnerGroup> {
         let mut groups = self.top();
         if top > 0 {
             groups.truncate(top);
@@ -791,9 +795,8 @@ impl Report {
                     group: text.join(" "),
                     key,
                     now,
-                    memcg_path: best.map(|(ino, _)| {
-                        memcg_path(*ino).unwrap_or_else(|| format!("inode:{ino}"))
-                    }),
+                    memcg_path: best
+                        .map(|(ino, _)| memcg_path(*ino).unwrap_or_else(|| format!("inode:{ino}"))),
                     memcg_ino: best.map(|(ino, _)| *ino),
                     memcg_pages: best.map(|(_, p)| *p),
                 }

@@ -171,7 +171,10 @@ unreadable input or not a page_owner dump.")]
         }
         if rep.keys().contains(&GroupKey::Stack) {
             for r in &records {
-                sink.text(&format!("\n#{} ({} pages, {} records):", r.rank, r.pages, r.records))?;
+                sink.text(&format!(
+                    "\n#{} ({} pages, {} records):",
+                    r.rank, r.pages, r.records
+                ))?;
                 if let Some(serde_json::Value::Array(frames)) = r.key.get("stack") {
                     for f in frames {
                         let f = f.as_str().unwrap_or_default();
