@@ -404,7 +404,8 @@ pub fn metrics(
 ) -> Result<crate::output::metrics::Metrics> {
     use crate::output::metrics::{Kind, Metrics};
     let mut m = Metrics::new();
-    let fams: [(&str, &str, fn(&SlabRecord) -> f64); 6] = [
+    type Family = (&'static str, &'static str, fn(&SlabRecord) -> f64);
+    let fams: [Family; 6] = [
         (
             "pgtool_slab_cache_bytes",
             "Memory held by the slab cache's slabs, in bytes (last sample).",

@@ -2,6 +2,7 @@
 
 use crate::Global;
 use crate::output::FormatArgs;
+use crate::page_owner::{cut, write_stack};
 use pgtool::Error;
 use pgtool::kfence::{Grouper, read_objects, records};
 use pgtool::output::Sink;
@@ -85,7 +86,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     };
     let recs = records(&groups, args.top, uptime);
     let mut sink = Sink::stdout(args.format.format());
-    sink.text(&format!(
+    let head = format!(
         "{}: {total} objects ({} allocated, {freed} freed), {} stacks{}",
         shown.display(),
         total - freed,
@@ -95,20 +96,20 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         } else {
             " (allocated objects; --freed adds freed ones)"
         }
-    ))?;
+    );
+    sink.text(&cut(&head, 100))?;
     for r in &recs {
         sink.write(r)?;
     }
     for r in &recs {
-        sink.text(&format!(
-            "\n#{} ({} objects, {}):",
+        let title = format!(
+            "#{} ({} objects, {}):",
             r.rank,
             r.objects,
             r.caches.join(" ")
-        ))?;
-        for f in &r.stack {
-            sink.text(&format!("  {f}"))?;
-        }
+        );
+        let frames: Vec<&str> = r.stack.iter().map(String::as_str).collect();
+        write_stack(&mut sink, &title, &frames)?;
     }
     sink.finish()?;
     Ok(0)

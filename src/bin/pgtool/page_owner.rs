@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-pub use report_cli::{Args, run};
+pub use report_cli::{Args, cut, run, write_stack};
 
 /// `pgtool page-owner`: the modern report.
 mod report_cli {
@@ -154,7 +154,7 @@ unreadable input or not a page_owner dump.")]
                 .map(|p| p.display().to_string())
         });
         let mut sink = Sink::stdout(args.format.format());
-        sink.text(&format!(
+        let head = format!(
             "{}: {} records, {} pages, {} groups{}",
             shown_path.display(),
             rep.records,
@@ -165,30 +165,44 @@ unreadable input or not a page_owner dump.")]
             } else {
                 String::new()
             }
-        ))?;
+        );
+        sink.text(&cut(&head, 100))?;
         for r in &records {
             sink.write(r)?;
         }
         if rep.keys().contains(&GroupKey::Stack) {
             for r in &records {
-                sink.text(&format!(
-                    "\n#{} ({} pages, {} records):",
-                    r.rank, r.pages, r.records
-                ))?;
-                if let Some(serde_json::Value::Array(frames)) = r.key.get("stack") {
-                    for f in frames {
-                        let f = f.as_str().unwrap_or_default();
-                        sink.text(&format!("  {}", cut(f, 96)))?;
+                let frames: Vec<&str> = match r.key.get("stack") {
+                    Some(serde_json::Value::Array(f)) => {
+                        f.iter().filter_map(|v| v.as_str()).collect()
                     }
-                }
+                    _ => Vec::new(),
+                };
+                let title = format!("#{} ({} pages, {} records):", r.rank, r.pages, r.records);
+                write_stack(&mut sink, &title, &frames)?;
             }
         }
         sink.finish()?;
         Ok(0)
     }
 
+    /// The table's stack section: an empty line, `title`, the frames indented, each line cut
+    /// to 100 columns (kfence's too).
+    pub fn write_stack<W: std::io::Write>(
+        sink: &mut Sink<W>,
+        title: &str,
+        frames: &[&str],
+    ) -> Result<(), Error> {
+        sink.text("")?;
+        sink.text(&cut(title, 100))?;
+        for f in frames {
+            sink.text(&format!("  {}", cut(f, 98)))?;
+        }
+        Ok(())
+    }
+
     /// `s` cut to at most `n` characters.
-    fn cut(s: &str, n: usize) -> String {
+    pub fn cut(s: &str, n: usize) -> String {
         if s.chars().count() <= n {
             s.to_string()
         } else {

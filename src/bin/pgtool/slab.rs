@@ -120,14 +120,21 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         Source::Sysfs => "/sys/kernel/slab",
     };
     sink.text(&format!(
-        "{count} samples {:?} apart from {src}; leak suspects (active objects grew in every sample): {}",
-        args.interval,
-        if suspects.is_empty() {
-            "none".to_owned()
-        } else {
-            suspects.join(", ")
-        }
+        "{count} samples {:?} apart from {src}; leak suspects (active objects grew in every sample):",
+        args.interval
     ))?;
+    // The suspects, wrapped to the table's 100 columns.
+    let mut line = String::from(" ");
+    let none = suspects.is_empty().then(|| "none".to_string());
+    for name in suspects.iter().chain(none.as_ref()) {
+        if line.len() > 1 && line.len() + name.len() + 1 > 100 {
+            sink.text(&line)?;
+            line = String::from(" ");
+        }
+        line.push(' ');
+        line.push_str(name);
+    }
+    sink.text(&line)?;
     sink.finish()?;
     Ok(0)
 }
