@@ -21,6 +21,7 @@ use std::io::{self, BufRead};
 
 pub mod report;
 pub mod sort;
+pub mod text_input;
 
 /// page_owner_sort's line buffer size: a block of this many bytes (without its PFN line) ends
 /// the reading, as in the C tool.
@@ -40,7 +41,52 @@ pub struct BlockReader<R> {
     done: bool,
     chunk: Vec<u8>,
     fresh: bool,
+    /// Strict mode (pgtool's report): stop at binary data, over-long lines or [`Self::limit`]
+    /// bytes instead of reading on as the C tool does.
+    strict: bool,
+    limit: u64,
+    offset: u64,
+    line: u64,
+    end: End,
 }
+
+/// Why a [`BlockReader`] stopped (strict mode tells these apart; the compatible mode only ever
+/// reports [`End::Eof`], [`End::Full`] and [`End::Error`]).
+#[derive(Debug, Default)]
+pub enum End {
+    /// Still reading.
+    #[default]
+    Running,
+    /// The end of the input.
+    Eof,
+    /// A block filled [`BUF_SIZE`] bytes (the C tool stops there too).
+    Full {
+        /// Byte offset where the block ended.
+        offset: u64,
+    },
+    /// A read error (the C tool treats it as EOF).
+    Error(io::Error),
+    /// Strict: a NUL byte, which no page_owner dump contains.
+    Binary {
+        /// Byte offset of the NUL.
+        offset: u64,
+        /// Its line (1-based).
+        line: u64,
+    },
+    /// Strict: a line longer than [`MAX_LINE`] bytes.
+    LongLine {
+        /// The line (1-based).
+        line: u64,
+    },
+    /// Strict: more than the byte limit was read.
+    Limit {
+        /// The limit in bytes.
+        limit: u64,
+    },
+}
+
+/// The longest line strict mode accepts (real page_owner lines are under 300 bytes).
+pub const MAX_LINE: usize = 64 * 1024;
 
 impl<R: BufRead> BlockReader<R> {
     /// A reader over `r`.
@@ -52,7 +98,49 @@ impl<R: BufRead> BlockReader<R> {
             done: false,
             chunk: Vec::with_capacity(512),
             fresh: false,
+            strict: false,
+            limit: u64::MAX,
+            offset: 0,
+            line: 0,
+            end: End::Running,
         }
+    }
+
+    /// A strict reader for pgtool's own report: it stops (see [`Self::end`]) at a NUL byte, at
+    /// a line longer than [`MAX_LINE`] and after `limit` bytes, so that binary files, endless
+    /// streams and lines without newlines end quickly with a reason.
+    pub fn strict(r: R, limit: u64) -> BlockReader<R> {
+        let mut b = BlockReader::new(r);
+        b.strict = true;
+        b.limit = limit;
+        b
+    }
+
+    /// Why the reader stopped ([`End::Running`] while blocks are still coming).
+    pub fn end(&self) -> &End {
+        &self.end
+    }
+
+    /// Bytes read so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// After `next_block` returned None at the end of the input: the text of a last block
+    /// that had no terminating empty line (the C tool drops it), if any.
+    pub fn take_partial(&mut self) -> Option<Block<'_>> {
+        if !matches!(self.end, End::Eof) || self.buf.is_empty() {
+            return None;
+        }
+        let len = self.buf.len();
+        self.buf.push(b'\n');
+        let b = Block {
+            search: &self.buf,
+            len,
+            pfn_line: &self.pfn_line,
+            pfn_fresh: self.fresh,
+        };
+        Some(b)
     }
 
     /// fgets(s, n): up to n-1 bytes, stopping after a newline. Ok(false) at EOF with nothing read.
@@ -64,7 +152,10 @@ impl<R: BufRead> BlockReader<R> {
             let avail = match self.r.fill_buf() {
                 Ok(a) => a,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(e) => {
+                    self.end = End::Error(e);
+                    break;
+                }
             };
             if avail.is_empty() {
                 break;
@@ -95,9 +186,46 @@ impl<R: BufRead> BlockReader<R> {
         self.fresh = false;
         loop {
             // while (buf_end - curr > 1 && fgets(curr, buf_end - curr, fin))
-            if BUF_SIZE - self.buf.len() <= 1 || !self.fgets(BUF_SIZE - self.buf.len()) {
+            let room = BUF_SIZE - self.buf.len();
+            if room <= 1 {
                 self.done = true;
+                self.end = End::Full {
+                    offset: self.offset,
+                };
                 return None;
+            }
+            let n = if self.strict {
+                room.min(MAX_LINE + 2)
+            } else {
+                room
+            };
+            if !self.fgets(n) {
+                self.done = true;
+                if matches!(self.end, End::Running) {
+                    self.end = End::Eof;
+                }
+                return None;
+            }
+            self.offset += self.chunk.len() as u64;
+            self.line += 1;
+            if self.strict {
+                let stop = if let Some(i) = memchr::memchr(0, &self.chunk) {
+                    Some(End::Binary {
+                        offset: self.offset - (self.chunk.len() - i) as u64,
+                        line: self.line,
+                    })
+                } else if self.chunk.len() > MAX_LINE {
+                    Some(End::LongLine { line: self.line })
+                } else if self.offset > self.limit {
+                    Some(End::Limit { limit: self.limit })
+                } else {
+                    None
+                };
+                if let Some(e) = stop {
+                    self.done = true;
+                    self.end = e;
+                    return None;
+                }
             }
             let eff_len = memchr::memchr(0, &self.chunk).unwrap_or(self.chunk.len());
             let eff = &self.chunk[..eff_len];

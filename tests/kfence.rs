@@ -1,6 +1,7 @@
-//! `pgtool kfence`: parser on a real objects file from the qemu kernel, fuzzing, the CLI.
+//! `pgtool kfence`: parser on a real objects file from the qemu kernel, fuzzing with object
+//! generators and mutations (executions: 3 properties x `CASES`), the CLI.
 
-use pgtool::kfence::{group_by_stack, parse};
+use pgtool::kfence::{MAX_LINE, group_by_stack, parse};
 use proptest::prelude::*;
 use std::path::Path;
 use std::process::Command;
@@ -20,7 +21,7 @@ fn fixture() -> String {
 #[test]
 fn parses_the_real_objects_file() {
     let text = fixture();
-    let objs = parse(&text);
+    let objs = parse(&text).expect("parse");
     assert_eq!(
         objs.len(),
         text.lines().filter(|l| l.starts_with("kfence-#")).count()
@@ -78,14 +79,156 @@ fn cli_groups_by_stack() {
         .sum();
     assert_eq!(
         n as usize,
-        parse(&fixture()).iter().filter(|o| !o.freed).count()
+        parse(&fixture())
+            .expect("parse")
+            .iter()
+            .filter(|o| !o.freed)
+            .count()
     );
 }
 
+const CASES: u32 = 2000;
+
+#[derive(Debug, Clone)]
+struct Obj {
+    index: u64,
+    size: u64,
+    cache: String,
+    pid: u64,
+    at: f64,
+    stack: Vec<String>,
+    freed: bool,
+    text: String,
+}
+
+const SYMS: &[&str] = &[
+    "__d_alloc",
+    "d_alloc",
+    "getname_flags.part.0",
+    "alloc_pipe_info",
+    "do_syscall_64",
+    "entry_SYSCALL_64_after_hwframe",
+    "kmem_cache_alloc",
+];
+
+/// A KFENCE object as the 6.1 kernel prints it.
+fn object() -> impl Strategy<Value = Obj> {
+    (
+        0u64..255,
+        1u64..=4096,
+        "[a-z_0-9-]{1,16}",
+        (0u64..100_000, 0u32..64, 0u64..100_000_000),
+        prop::collection::vec((0..SYMS.len(), 0u32..0x200), 1..12),
+        prop::option::of(prop::collection::vec((0..SYMS.len(), 0u32..0x200), 1..8)),
+    )
+        .prop_map(|(index, size, cache, (pid, cpu, us), frames, free)| {
+            let at = us as f64 / 1e6;
+            let stack: Vec<String> = frames
+                .iter()
+                .map(|(s, o)| format!("{}+{o:#x}/0x200", SYMS[*s]))
+                .collect();
+            let mut t = format!(
+                "kfence-#{index}: 0x0000000063871b1d-0x000000004c30e22e, size={size}, cache={cache}\n\nallocated by task {pid} on cpu {cpu} at {at:.6}s:\n"
+            );
+            for f in &stack {
+                t += &format!(" {f}\n");
+            }
+            if let Some(ff) = &free {
+                t += &format!("\nfreed by task {pid} on cpu {cpu} at {:.6}s:\n", at + 1.0);
+                for (s, o) in ff {
+                    t += &format!(" {}+{o:#x}/0x200\n", SYMS[*s]);
+                }
+            }
+            t += "---------------------------------\n";
+            Obj {
+                index,
+                size,
+                cache,
+                pid,
+                at: (at * 1e6).round() / 1e6,
+                stack,
+                freed: free.is_some(),
+                text: t,
+            }
+        })
+}
+
 proptest! {
+    #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Generated objects parse back field by field; groups add up.
     #[test]
-    fn parser_never_panics(s in "(kfence-#[0-9]{0,3}:? ?(size=[0-9x]{0,4})?,? ?(cache=[a-z]{0,5})?\n|allocated by task [0-9a-z ]{0,12} at [0-9.s]{0,6}:\n|freed by task 1 on cpu 0 at x\n| [a-z_+0-9/x]{0,10}\n|---\n|\n|.{0,20}\n){0,30}") {
-        let objs = parse(&s);
-        let _ = group_by_stack(&objs, true);
+    fn objects_round_trip(objs in prop::collection::vec(object(), 0..20)) {
+        let text: String = objs.iter().map(|o| o.text.as_str()).collect();
+        let got = parse(&text).expect("valid");
+        prop_assert_eq!(got.len(), objs.len());
+        for (g, o) in got.iter().zip(&objs) {
+            prop_assert_eq!(g.index, o.index);
+            prop_assert_eq!(g.size, o.size);
+            prop_assert_eq!(&g.cache, &o.cache);
+            prop_assert_eq!(g.alloc_pid, Some(o.pid));
+            prop_assert!((g.alloc_at.expect("at") - o.at).abs() < 1e-6);
+            prop_assert_eq!(&g.alloc_stack, &o.stack);
+            prop_assert_eq!(g.freed, o.freed);
+        }
+        let groups = group_by_stack(&got, false);
+        prop_assert_eq!(groups.iter().map(|g| g.objects).sum::<u64>(), objs.iter().filter(|o| !o.freed).count() as u64);
+        prop_assert_eq!(groups.iter().map(|g| g.bytes).sum::<u64>(), objs.iter().filter(|o| !o.freed).map(|o| o.size).sum::<u64>());
+    }
+
+    /// A size that is not a number is an error naming the header's line, never 0.
+    #[test]
+    fn unparsable_sizes_are_errors(
+        objs in prop::collection::vec(object(), 1..8),
+        which in any::<prop::sample::Index>(),
+        bad in prop_oneof!["[a-z]{1,4}", "0x[0-9a-f]{1,4}", "-[0-9]{1,3}", "[1-9][0-9]{20,24}", Just(String::new())],
+    ) {
+        let i = which.index(objs.len());
+        let mut line = 1;
+        let mut text = String::new();
+        for (k, o) in objs.iter().enumerate() {
+            if k == i {
+                line += text.lines().count();
+                text += &o.text.replacen(&format!("size={},", o.size), &format!("size={bad},"), 1);
+            } else {
+                text += &o.text;
+            }
+        }
+        let e = parse(&text).expect_err("bad size").to_string();
+        prop_assert!(e.contains(&format!(":{line}: bad size")), "{e}");
+    }
+
+    /// Mutated files: never a panic; an error says what is wrong, else objects are headers.
+    #[test]
+    fn mutated_files_parse_or_fail(
+        objs in prop::collection::vec(object(), 1..10),
+        muts in prop::collection::vec((0u8..5, any::<usize>(), any::<u8>()), 1..4),
+    ) {
+        let mut b: Vec<u8> = objs.iter().map(|o| o.text.as_str()).collect::<String>().into_bytes();
+        for (kind, pos, byte) in muts {
+            let p = pos % (b.len() + 1);
+            match kind {
+                0 => { if p < b.len() { b.remove(p); } }
+                1 => b.insert(p, byte),
+                2 => b.truncate(p),
+                3 => b.insert(p, 0),
+                _ => b.splice(p..p, std::iter::repeat_n(b'z', MAX_LINE + 1)).for_each(drop),
+            }
+        }
+        let text = String::from_utf8_lossy(&b);
+        match parse(&text) {
+            Ok(got) => {
+                let headers = text.lines().filter(|l| l.starts_with("kfence-#")).count();
+                prop_assert_eq!(got.len(), headers);
+            }
+            Err(e) => {
+                let m = e.to_string();
+                prop_assert!(
+                    m.contains("bad size") || m.contains("bad object number") || m.contains("no size=")
+                        || m.contains("not a KFENCE objects file"),
+                    "{m}"
+                );
+            }
+        }
     }
 }

@@ -6,14 +6,34 @@
 //! Memory is bounded by the number of distinct groups: records are not kept; PFNs waiting for
 //! the kpageflags join are flushed every [`JOIN_BATCH`] records.
 
-use super::{BlockReader, allocator_of};
+use super::{BlockReader, End, allocator_of};
 use crate::kpage::U64File;
 use crate::kpageflags::PageFlags;
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
+use std::path::Path;
+
+mod listing;
+pub use listing::{NowPages, OwnerGroup};
 
 /// Records buffered before their PFNs are looked up in kpageflags/kpagecgroup.
 pub const JOIN_BATCH: usize = 65536;
+
+/// The highest allocation order believed: the buddy allocator's orders stop at 10 on x86-64
+/// and below 20 everywhere (4 GiB of 4 KiB pages); a record claiming more is corrupt.
+pub const MAX_ORDER: u32 = 20;
+
+/// The most distinct groups a report holds (real dumps have tens of thousands of stacks).
+pub const MAX_GROUPS: usize = 1 << 20;
+
+/// The largest dump read (a 1 TiB machine's dump is well under this).
+pub const MAX_DUMP_BYTES: u64 = 1 << 40;
+
+/// What every page_owner record starts with.
+pub const HEADER: &str = "Page allocated via order ";
+
+/// What a page_owner dump is, for error messages.
+pub const EXPECTED: &str = "a page_owner dump (records starting \"Page allocated via order N, mask ...\" separated by empty lines, as in /sys/kernel/debug/page_owner)";
 
 /// One page_owner record, parsed (fields absent from a malformed record are None).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +63,8 @@ pub struct Record<'a> {
     /// page_owner_sort's allocator bits (see [`super::allocator`]); 0 when [`Report::read`] was
     /// not grouping by allocator (the scan is skipped).
     pub allocator: i32,
+    /// The record's first line.
+    pub head: &'a str,
 }
 
 fn field<'a>(line: &'a str, key: &str, end: &str) -> Option<&'a str> {
@@ -59,6 +81,7 @@ impl<'a> Record<'a> {
         let head = lines.next().unwrap_or("");
         let mut r = Record {
             allocator,
+            head,
             ..Record::default()
         };
         r.order = field(head, "order ", ",").and_then(|s| s.trim().parse().ok());
@@ -98,12 +121,18 @@ impl<'a> Record<'a> {
         r
     }
 
-    /// Pages in the block (2^order; 1 when the order is unknown or absurd).
+    /// Pages in the block: 2^order, or 0 when the order is missing or impossible (above
+    /// [`MAX_ORDER`]); such a record is flagged by [`Report`], never counted as one page.
     pub fn pages(&self) -> u64 {
         match self.order {
-            Some(o) if o < 40 => 1u64 << o,
-            _ => 1,
+            Some(o) if o <= MAX_ORDER => 1u64 << o,
+            _ => 0,
         }
+    }
+
+    /// True when the block's first line is a page_owner record header.
+    pub fn is_record(text: &str) -> bool {
+        text.starts_with(HEADER)
     }
 
     /// The first kernel module named in the stack (`[mod]` suffix), or "vmlinux".
@@ -124,29 +153,38 @@ impl<'a> Record<'a> {
     }
 }
 
-/// What records are grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+/// What records are grouped by (page_owner_sort's `--cull` names are aliases).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupKey {
     /// The allocation stack.
+    #[value(alias = "st", alias = "stacktrace")]
     Stack,
     /// The order.
     Order,
     /// The GFP mask (with names).
     Gfp,
     /// The first module in the stack.
+    #[value(alias = "mod")]
     Module,
     /// The pid.
+    #[value(alias = "p")]
     Pid,
     /// The tgid.
+    #[value(alias = "tg")]
     Tgid,
     /// The comm.
+    #[value(alias = "n", alias = "name")]
     Comm,
     /// The memcg page_owner says it was charged to.
     Memcg,
     /// Released (freed since) or not, as page_owner_sort's `--cull f` (free_ts != 0).
+    #[value(alias = "f")]
     Free,
     /// page_owner_sort's allocator class.
+    #[value(alias = "ator")]
     Allocator,
 }
 
@@ -303,6 +341,18 @@ pub struct Report {
     pub filtered: u64,
     /// Keep only records not freed since allocation (page_owner_sort -f semantics).
     pub only_unreleased: bool,
+    /// Blocks read (records, malformed blocks and records with a bad order).
+    pub blocks: u64,
+    /// Records left out because their order is missing or above [`MAX_ORDER`], with the first
+    /// one's block number and order text.
+    pub bad_order: u64,
+    first_bad_order: Option<(u64, String)>,
+    /// Blocks that are not page_owner records (their first line is not a record header), with
+    /// the first one's block number.
+    pub malformed: u64,
+    first_malformed: Option<u64>,
+    /// The last record had no terminating empty line (a truncated dump); it was counted.
+    pub truncated_last: bool,
 }
 
 impl Report {
@@ -323,33 +373,154 @@ impl Report {
             pages: 0,
             filtered: 0,
             only_unreleased: false,
+            blocks: 0,
+            bad_order: 0,
+            first_bad_order: None,
+            malformed: 0,
+            first_malformed: None,
+            truncated_last: false,
         }
     }
 
-    /// Read every record of `r`, streaming.
+    /// Read every record of `r`, streaming, leniently: whatever is not a record becomes a note
+    /// (see [`Report::notes`]), never an error. For in-memory text; files and stdin go through
+    /// [`Report::read_dump`].
     pub fn read(&mut self, r: impl BufRead) -> crate::Result<()> {
         let mut br = BlockReader::new(r);
-        let want_alloc = self.keys.contains(&GroupKey::Allocator);
         while let Some(b) = br.next_block() {
-            if b.text().is_empty() {
-                continue;
-            }
-            let text = String::from_utf8_lossy(b.text());
-            let pfn = b.pfn_fresh.then(|| String::from_utf8_lossy(b.pfn_line));
-            // The allocator scan reads the whole block: only when it is a key.
-            let alloc = if want_alloc {
-                allocator_of(b.search_buf(), b.pfn_line)
-            } else {
-                0
-            };
-            let rec = Record::parse(&text, pfn.as_deref(), alloc);
-            self.add(&rec)?;
+            self.add_block(&b)?;
         }
         self.flush()
     }
 
-    /// Add one record.
+    /// Read a dump from `path` (a file or stdin; named in errors), strictly: the first block
+    /// must be a page_owner record, binary data, lines over [`super::MAX_LINE`] bytes, blocks
+    /// over [`super::BUF_SIZE`] and inputs over [`MAX_DUMP_BYTES`] are errors saying that this is
+    /// not a page_owner dump. Memory stays bounded by the number of groups.
+    pub fn read_dump(&mut self, r: impl BufRead, path: &Path) -> crate::Result<()> {
+        let mut br = BlockReader::strict(r, MAX_DUMP_BYTES);
+        let not_dump = |line: u64, msg: String| crate::Error::Parse {
+            path: path.to_path_buf(),
+            line: line as usize,
+            msg: format!("not {EXPECTED}: {msg}"),
+        };
+        let mut first = true;
+        let mut line = 1u64;
+        loop {
+            let (b, last) = match br.next_block() {
+                Some(b) => (b, false),
+                None => match br.take_partial() {
+                    Some(b) => (b, true),
+                    None => break,
+                },
+            };
+            if first && !b.text().is_empty() {
+                first = false;
+                if !Record::is_record(&String::from_utf8_lossy(b.text())) {
+                    let head = b.text().split(|&c| c == b'\n').next().unwrap_or_default();
+                    return Err(not_dump(
+                        line,
+                        format!(
+                            "it starts with {}",
+                            crate::input::quote(&String::from_utf8_lossy(head))
+                        ),
+                    ));
+                }
+            }
+            line += b.text().iter().filter(|&&c| c == b'\n').count() as u64 + 1;
+            self.add_block(&b)?;
+            if last {
+                self.truncated_last = true;
+                break;
+            }
+        }
+        match std::mem::take(&mut br.end) {
+            End::Eof | End::Running => {}
+            End::Error(e) => return Err(crate::Error::io(path, e)),
+            End::Full { offset } => {
+                return Err(not_dump(
+                    line,
+                    format!(
+                        "a block longer than {} bytes (ending at byte {offset}) without an empty line",
+                        super::BUF_SIZE
+                    ),
+                ));
+            }
+            End::Binary { offset, line } => {
+                return Err(not_dump(
+                    line,
+                    format!("binary data (a NUL byte at byte {offset})"),
+                ));
+            }
+            End::LongLine { line } => {
+                return Err(not_dump(
+                    line,
+                    format!("a line longer than {} bytes", super::MAX_LINE),
+                ));
+            }
+            End::Limit { limit } => {
+                return Err(not_dump(line, format!("larger than {limit} bytes")));
+            }
+        }
+        self.flush()
+    }
+
+    fn add_block(&mut self, b: &super::Block<'_>) -> crate::Result<()> {
+        if b.text().is_empty() {
+            return Ok(());
+        }
+        self.blocks += 1;
+        let text = String::from_utf8_lossy(b.text());
+        if !Record::is_record(&text) {
+            self.malformed += 1;
+            self.first_malformed.get_or_insert(self.blocks);
+            return Ok(());
+        }
+        let pfn = b.pfn_fresh.then(|| String::from_utf8_lossy(b.pfn_line));
+        // The allocator scan reads the whole block: only when it is a key.
+        let alloc = if self.keys.contains(&GroupKey::Allocator) {
+            allocator_of(b.search_buf(), b.pfn_line)
+        } else {
+            0
+        };
+        let rec = Record::parse(&text, pfn.as_deref(), alloc);
+        self.add(&rec)
+    }
+
+    /// What was left out or doubtful, as sentences (empty when nothing was).
+    pub fn notes(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some((n, o)) = &self.first_bad_order {
+            v.push(format!(
+                "{} record(s) with a missing or impossible order (above {MAX_ORDER}) left out; the first is block {n}, order {}",
+                self.bad_order,
+                crate::input::quote(o)
+            ));
+        }
+        if let Some(n) = self.first_malformed {
+            v.push(format!(
+                "{} block(s) that are not page_owner records left out; the first is block {n}",
+                self.malformed
+            ));
+        }
+        if self.truncated_last {
+            v.push("the last record has no terminating empty line (a truncated dump?)".into());
+        }
+        v
+    }
+
+    /// Add one record. A record whose order is missing or impossible is counted in
+    /// [`Report::bad_order`] and left out of the groups and totals.
     pub fn add(&mut self, rec: &Record<'_>) -> crate::Result<()> {
+        if rec.pages() == 0 {
+            self.bad_order += 1;
+            if self.first_bad_order.is_none() {
+                let head = rec.head;
+                let o = field(head, "order ", ",").unwrap_or(head);
+                self.first_bad_order = Some((self.blocks.max(1), o.to_string()));
+            }
+            return Ok(());
+        }
         if self.only_unreleased
             && let (Some(ts), Some(f)) = (rec.ts, rec.free_ts)
             && f != 0
@@ -367,6 +538,11 @@ impl Report {
             Some(&i) => i,
             None => {
                 let i = self.groups.len();
+                if i >= MAX_GROUPS {
+                    return Err(crate::Error::Usage(format!(
+                        "more than {MAX_GROUPS} distinct groups: group by fewer or coarser keys (--by)"
+                    )));
+                }
                 let key = self.keys.iter().map(|k| k.value(rec)).collect();
                 self.groups.push(Group {
                     key,
@@ -379,7 +555,7 @@ impl Report {
         let pages = rec.pages();
         let g = &mut self.groups[gi];
         g.records += 1;
-        g.pages += pages;
+        g.pages = g.pages.saturating_add(pages);
         if rec.free_ts.unwrap_or(0) != 0 {
             g.released += 1;
         }
@@ -388,7 +564,7 @@ impl Report {
             g.max_ts = Some(g.max_ts.map_or(ts, |m| m.max(ts)));
         }
         self.records += 1;
-        self.pages += pages;
+        self.pages = self.pages.saturating_add(pages);
         if let (Some(_), Some(pfn)) = (&self.join, rec.pfn) {
             self.pending.push((pfn, pages, gi));
             if self.pending.len() >= JOIN_BATCH {
@@ -413,11 +589,13 @@ impl Report {
         };
         for (k, &(_, pages, gi)) in self.pending.iter().enumerate() {
             let g = &mut self.groups[gi];
-            *g.now.entry(page_state(flags[k])).or_default() += pages;
+            let n = g.now.entry(page_state(flags[k])).or_default();
+            *n = n.saturating_add(pages);
             if let Some(Some(ino)) = cg.as_ref().map(|c| c[k])
                 && ino != 0
             {
-                *g.memcg_inode.entry(ino).or_default() += pages;
+                let n = g.memcg_inode.entry(ino).or_default();
+                *n = n.saturating_add(pages);
             }
         }
         self.pending.clear();

@@ -1,15 +1,30 @@
 //! `pgtool kfence`: KFENCE objects grouped by allocation stack.
 
 use crate::Global;
-use crate::output::{Format, FormatArgs, stdout_error, table, write_json_line};
+use crate::output::FormatArgs;
+use crate::page_owner::{cut, write_stack};
 use pgtool::Error;
-use std::io::Write;
+use pgtool::kfence::{Grouper, read_objects, records};
+use pgtool::output::Sink;
+use pgtool::page_owner::text_input;
 use std::path::PathBuf;
 
 /// Group the objects of /sys/kernel/debug/kfence/objects by allocation stack.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Input: the live <debugfs>/kfence/objects (CONFIG_KFENCE, debugfs, root), a saved copy, or - for
+stdin. A file that is not a KFENCE objects file (binary data, a line over 4 KiB, a first line that
+is not a kfence-# header, a header without a numeric size=) is refused; directories and devices
+are refused before reading.
+
+Fields (JSON/CSV): rank, objects, size_bytes, freed, caches (cache:objects), oldest_at_s,
+newest_at_s (seconds since boot), max_age_s (live file only), stack (frames). The table shows
+the full stacks below it.
+
+Exit status: 0 listed; 1 no objects (or only freed ones without --freed); 2 usage error,
+unreadable input or not a KFENCE objects file.")]
 pub struct Args {
-    /// A saved objects file (default: <debugfs>/kfence/objects).
+    /// A saved objects file, or - for stdin (default: <debugfs>/kfence/objects).
     pub file: Option<PathBuf>,
     /// Include freed objects (default: allocated ones only).
     #[arg(long)]
@@ -24,122 +39,78 @@ pub struct Args {
 /// Run `pgtool kfence`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let root = g.sysroot();
+    let live = args.file.is_none();
     let path = args
         .file
         .clone()
         .unwrap_or_else(|| root.debugfs().join("kfence/objects"));
-    let bytes = std::fs::read(&path).map_err(|e| {
-        let hint = args.file.is_none().then(|| {
-            "needs CONFIG_KFENCE, debugfs mounted and root; kfence.sample_interval=N (ms) > 0 at boot".to_owned()
-        });
-        Error::Io { path: path.clone(), source: e, hint }
+    let input = text_input::open(&path, "a KFENCE objects file").map_err(|e| match e {
+        Error::Io { path, source, .. } if live => Error::Io {
+            path,
+            source,
+            hint: Some(
+                "needs CONFIG_KFENCE, debugfs mounted and root; kfence.sample_interval=N (ms) > 0 at boot"
+                    .to_owned(),
+            ),
+        },
+        other => other,
     })?;
-    let objs = pgtool::kfence::parse(&String::from_utf8_lossy(&bytes));
-    let groups = pgtool::kfence::group_by_stack(&objs, args.freed);
-    let uptime: Option<f64> = if args.file.is_none() && root.is_live() {
+    let shown = if path.as_os_str() == "-" {
+        PathBuf::from("<stdin>")
+    } else {
+        path.clone()
+    };
+    let mut grouper = Grouper::new(args.freed);
+    read_objects(input, &shown, |o| {
+        grouper.add(&o);
+        Ok(())
+    })?;
+    let (total, freed) = (grouper.objects, grouper.freed);
+    let groups = grouper.finish();
+    if groups.is_empty() {
+        return Err(Error::NotFound(if total == 0 {
+            format!("{}: no KFENCE objects", shown.display())
+        } else {
+            format!(
+                "{}: no allocated objects ({freed} freed ones: --freed lists them)",
+                shown.display()
+            )
+        }));
+    }
+    let uptime: Option<f64> = if live && root.is_live() {
         std::fs::read_to_string(root.proc().join("uptime"))
             .ok()
             .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
     } else {
         None
     };
-    let shown = if args.top == 0 {
-        groups.len()
-    } else {
-        args.top.min(groups.len())
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let caches = |g: &pgtool::kfence::StackGroup| -> String {
-        g.caches
-            .iter()
-            .map(|(c, n)| format!("{c}:{n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    match args.format.format() {
-        Format::Json => {
-            for g in &groups[..shown] {
-                let mut v =
-                    serde_json::to_value(g).map_err(|e| stdout_error(std::io::Error::other(e)))?;
-                if let (Some(u), Some(o)) = (uptime, g.oldest_at) {
-                    v["max_age_s"] = serde_json::json!(u - o);
-                }
-                write_json_line(&mut out, &v)?;
-            }
+    let recs = records(&groups, args.top, uptime);
+    let mut sink = Sink::stdout(args.format.format());
+    let head = format!(
+        "{}: {total} objects ({} allocated, {freed} freed), {} stacks{}",
+        shown.display(),
+        total - freed,
+        groups.len(),
+        if args.freed {
+            ""
+        } else {
+            " (allocated objects; --freed adds freed ones)"
         }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(&mut out);
-            let e = |e: csv::Error| stdout_error(std::io::Error::other(e));
-            w.write_record([
-                "objects",
-                "bytes",
-                "freed",
-                "caches",
-                "oldest_at_s",
-                "newest_at_s",
-                "stack",
-            ])
-            .map_err(e)?;
-            for g in &groups[..shown] {
-                w.write_record([
-                    g.objects.to_string(),
-                    g.bytes.to_string(),
-                    g.freed.to_string(),
-                    caches(g),
-                    g.oldest_at.map_or(String::new(), |x| x.to_string()),
-                    g.newest_at.map_or(String::new(), |x| x.to_string()),
-                    g.stack.join(";"),
-                ])
-                .map_err(e)?;
-            }
-            w.flush().map_err(stdout_error)?;
-        }
-        Format::Table => {
-            let alive = objs.iter().filter(|o| !o.freed).count();
-            writeln!(
-                out,
-                "{}: {} objects ({alive} allocated, {} freed), {} stacks{}",
-                path.display(),
-                objs.len(),
-                objs.len() - alive,
-                groups.len(),
-                if args.freed {
-                    ""
-                } else {
-                    " (allocated objects; --freed adds freed ones)"
-                }
-            )
-            .map_err(stdout_error)?;
-            let mut t = table();
-            t.set_header(vec![
-                "objects",
-                "bytes",
-                "caches",
-                if uptime.is_some() {
-                    "age s (max-min)"
-                } else {
-                    "allocated at s"
-                },
-                "allocation stack",
-            ]);
-            for g in &groups[..shown] {
-                let age = match (g.oldest_at, g.newest_at, uptime) {
-                    (Some(o), Some(n), Some(u)) => format!("{:.1}-{:.1}", u - o, u - n),
-                    (Some(o), Some(n), None) => format!("{o:.3}-{n:.3}"),
-                    _ => "?".to_owned(),
-                };
-                t.add_row(vec![
-                    g.objects.to_string(),
-                    g.bytes.to_string(),
-                    caches(g),
-                    age,
-                    g.stack.join("\n"),
-                ]);
-            }
-            writeln!(out, "{t}").map_err(stdout_error)?;
-        }
+    );
+    sink.text(&cut(&head, 100))?;
+    for r in &recs {
+        sink.write(r)?;
     }
-    out.flush().map_err(stdout_error)?;
+    for r in &recs {
+        let title = format!(
+            "#{} ({} objects, {}):",
+            r.rank,
+            r.objects,
+            r.caches.join(" ")
+        );
+        let frames: Vec<&str> = r.stack.iter().map(String::as_str).collect();
+        write_stack(&mut sink, &title, &frames)?;
+    }
+    sink.finish()?;
     Ok(0)
 }

@@ -6,34 +6,52 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-pub use report_cli::{Args, run};
+pub use report_cli::{Args, cut, run, write_stack};
 
 /// `pgtool page-owner`: the modern report.
 mod report_cli {
     use crate::Global;
-    use crate::output::{Format, FormatArgs, stdout_error, table, write_json_line};
+    use crate::output::FormatArgs;
     use pgtool::Error;
     use pgtool::cgroup::CgroupIndex;
     use pgtool::kpage::{KpageFile, U64File};
-    use pgtool::page_owner::report::{GroupKey, Join, Report};
-    use std::io::{BufReader, Write};
+    use pgtool::output::Sink;
+    use pgtool::page_owner::report::{EXPECTED, GroupKey, Join, Report};
+    use pgtool::page_owner::text_input;
     use std::path::PathBuf;
 
     /// Top allocation stacks (or orders, gfp masks, modules, pids...) from a page_owner dump,
     /// with what their pages are now.
     #[derive(clap::Args, Debug)]
+    #[command(after_help = "\
+Input: the live <debugfs>/page_owner (boot with page_owner=on; root), a saved dump, or - for
+stdin. A file that is not a page_owner dump (binary data, a line over 64 KiB, a first block that
+is not a record) is refused; directories and devices are refused before reading. Records with a
+missing or impossible order (above 20) are left out and counted in a note on stderr.
+
+Fields (JSON/CSV): rank, pages, records, released, min_ts_ns, max_ts_ns, group (the key as text),
+one field per --by key (stack is an array of frames; order, pid, tgid are numbers), now (with the
+join: pages by what they are now: free, slab, anon, file, pgtable, reserved, compound, none,
+other, beyond_memory; CSV now_anon...), memcg_path, memcg_ino, memcg_pages (the memcg holding most
+of the group's pages now). The table shows the full stacks below it.
+
+Exit status: 0 listed; 1 no records (an empty dump, or -f left out every record); 2 usage error,
+unreadable input or not a page_owner dump.")]
     pub struct Args {
-        /// A saved dump (default: the live <debugfs>/page_owner; the kernel needs page_owner=on).
+        /// A saved dump, or - for stdin (default: the live <debugfs>/page_owner; the kernel needs
+        /// page_owner=on).
         pub file: Option<PathBuf>,
-        /// Group by these keys (comma-separated): stack, order, gfp, module, pid, tgid, comm,
-        /// memcg, free, allocator. page_owner_sort's --cull names (st, p, tg, n, f, ator) work too.
+        /// Group by these keys (comma-separated). page_owner_sort's --cull names (st, p, tg, n,
+        /// f, ator) work too.
         #[arg(
             long,
             visible_alias = "cull",
             value_name = "KEYS",
+            value_enum,
+            value_delimiter = ',',
             default_value = "stack"
         )]
-        pub by: String,
+        pub by: Vec<GroupKey>,
         /// Show the N largest groups (0: all).
         #[arg(long, default_value_t = 10, value_name = "N")]
         pub top: usize,
@@ -54,37 +72,35 @@ mod report_cli {
     /// Run the report.
     pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         let root = g.sysroot();
-        let mut keys = Vec::new();
-        for k in args.by.split(',') {
-            match GroupKey::parse(k.trim()) {
-                Some(key) => keys.push(key),
-                None => {
-                    return Err(Error::Usage(format!(
-                        "--by: unknown key '{k}' (use stack, order, gfp, module, pid, tgid, comm, memcg, free, allocator)"
-                    )));
-                }
+        let mut keys: Vec<GroupKey> = Vec::new();
+        for k in args.by {
+            if !keys.contains(&k) {
+                keys.push(k);
             }
         }
+        let live = args.file.is_none();
         let path = args
             .file
             .clone()
             .unwrap_or_else(|| root.debugfs().join("page_owner"));
-        let f = std::fs::File::open(&path).map_err(|e| {
-            let hint = if args.file.is_none() {
-                Some(
+        let input = text_input::open(&path, "a page_owner dump").map_err(|e| match e {
+            Error::Io { path, source, .. } if live => Error::Io {
+                path,
+                source,
+                hint: Some(
                     "boot with page_owner=on, mount debugfs, run as root, or pass a saved dump"
                         .to_owned(),
-                )
-            } else {
-                None
-            };
-            Error::Io {
-                path: path.clone(),
-                source: e,
-                hint,
-            }
+                ),
+            },
+            other => other,
         })?;
-        let want_join = (args.join || args.file.is_none()) && !args.no_join;
+        let shown_path = if path.as_os_str() == "-" {
+            PathBuf::from("<stdin>")
+        } else {
+            path.clone()
+        };
+        let want_join = (args.join || live) && !args.no_join;
+        let mut notes = Vec::new();
         let join = if want_join {
             match U64File::open_kpage(&root, KpageFile::Flags) {
                 Ok(flags) => Some(Join {
@@ -92,161 +108,108 @@ mod report_cli {
                     cgroup: U64File::open_kpage(&root, KpageFile::Cgroup).ok(),
                 }),
                 Err(e) => {
-                    eprintln!("pgtool: page-owner: no kpageflags join: {e}");
+                    notes.push(format!("no kpageflags join: {e}"));
                     None
                 }
             }
         } else {
             None
         };
-        let joined = join.is_some();
         let has_cg = join.as_ref().is_some_and(|j| j.cgroup.is_some());
         let mut rep = Report::new(keys, join);
         rep.only_unreleased = args.unreleased;
-        rep.read(BufReader::with_capacity(1 << 20, f))
-            .map_err(|e| match e {
-                Error::Io { source, hint, .. } => Error::Io {
-                    path: path.clone(),
-                    source,
-                    hint,
-                },
-                other => other,
-            })?;
+        rep.read_dump(input, &shown_path)?;
+        notes.extend(rep.notes());
+        for n in &notes {
+            eprintln!("pgtool: page-owner: {}: {n}", shown_path.display());
+        }
+        if rep.records == 0 {
+            return Err(if rep.filtered > 0 {
+                Error::NotFound(format!(
+                    "{}: -f left out all {} records (every block was freed after its allocation)",
+                    shown_path.display(),
+                    rep.filtered
+                ))
+            } else if rep.blocks > 0 {
+                Error::Usage(format!(
+                    "{}: no usable record in {} block(s): not {EXPECTED}",
+                    shown_path.display(),
+                    rep.blocks
+                ))
+            } else {
+                Error::NotFound(format!(
+                    "{}: no page_owner records (an empty dump)",
+                    shown_path.display()
+                ))
+            });
+        }
         let cg = if has_cg {
             CgroupIndex::build(&root).ok()
         } else {
             None
         };
-        let memcg_name = |ino: u64| -> String {
+        let records = rep.records(args.top, |ino| {
             cg.as_ref()
                 .and_then(|c| c.path_of(ino))
-                .map_or_else(|| format!("inode:{ino}"), |p| p.display().to_string())
-        };
-        let mut top = rep.top();
-        if args.top > 0 {
-            top.truncate(args.top);
+                .map(|p| p.display().to_string())
+        });
+        let mut sink = Sink::stdout(args.format.format());
+        let head = format!(
+            "{}: {} records, {} pages, {} groups{}",
+            shown_path.display(),
+            rep.records,
+            rep.pages,
+            rep.groups.len(),
+            if rep.filtered > 0 {
+                format!(", {} released records left out", rep.filtered)
+            } else {
+                String::new()
+            }
+        );
+        sink.text(&cut(&head, 100))?;
+        for r in &records {
+            sink.write(r)?;
         }
-        let names: Vec<String> = rep
-            .keys()
-            .iter()
-            .map(|k| {
-                serde_json::to_value(k)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            })
-            .collect();
-        let now_str = |g: &pgtool::page_owner::report::Group, sep: &str| -> String {
-            let mut v: Vec<(&&str, &u64)> = g.now.iter().collect();
-            v.sort_by(|a, b| b.1.cmp(a.1));
-            v.iter()
-                .map(|(k, n)| format!("{k}{sep}{n}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        match args.format.format() {
-            Format::Json => {
-                for g in &top {
-                    let mut key = serde_json::Map::new();
-                    for (n, v) in names.iter().zip(&g.key) {
-                        let val = if n == "stack" {
-                            serde_json::Value::from(v.lines().collect::<Vec<_>>())
-                        } else {
-                            serde_json::Value::from(v.as_str())
-                        };
-                        key.insert(n.clone(), val);
+        if rep.keys().contains(&GroupKey::Stack) {
+            for r in &records {
+                let frames: Vec<&str> = match r.key.get("stack") {
+                    Some(serde_json::Value::Array(f)) => {
+                        f.iter().filter_map(|v| v.as_str()).collect()
                     }
-                    let memcg: serde_json::Map<String, serde_json::Value> = g
-                        .memcg_inode
-                        .iter()
-                        .map(|(i, p)| (memcg_name(*i), serde_json::Value::from(*p)))
-                        .collect();
-                    let v = serde_json::json!({
-                        "pages": g.pages, "records": g.records, "released": g.released,
-                        "min_ts_ns": g.min_ts, "max_ts_ns": g.max_ts,
-                        "key": key, "now": g.now, "memcg": memcg,
-                    });
-                    write_json_line(&mut out, &v)?;
-                }
-            }
-            Format::Csv => {
-                let mut w = csv::Writer::from_writer(&mut out);
-                let mut head = vec![
-                    "pages".to_owned(),
-                    "records".to_owned(),
-                    "released".to_owned(),
-                ];
-                head.extend(names.iter().cloned());
-                head.extend(["now".to_owned(), "memcg".to_owned()]);
-                w.write_record(&head)
-                    .map_err(|e| stdout_error(std::io::Error::other(e)))?;
-                for g in &top {
-                    let mut row = vec![
-                        g.pages.to_string(),
-                        g.records.to_string(),
-                        g.released.to_string(),
-                    ];
-                    row.extend(g.key.iter().cloned());
-                    row.push(now_str(g, "="));
-                    row.push(
-                        g.memcg_inode
-                            .iter()
-                            .map(|(i, p)| format!("{}={p}", memcg_name(*i)))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    );
-                    w.write_record(&row)
-                        .map_err(|e| stdout_error(std::io::Error::other(e)))?;
-                }
-                w.flush().map_err(stdout_error)?;
-            }
-            Format::Table => {
-                writeln!(
-                    out,
-                    "{}: {} records, {} pages, {} groups{}",
-                    path.display(),
-                    rep.records,
-                    rep.pages,
-                    rep.groups.len(),
-                    if rep.filtered > 0 {
-                        format!(", {} released records left out", rep.filtered)
-                    } else {
-                        String::new()
-                    }
-                )
-                .map_err(stdout_error)?;
-                let mut t = table();
-                let mut head = vec!["pages".to_owned(), "records".to_owned()];
-                head.extend(names.iter().cloned());
-                if joined {
-                    head.push("now".to_owned());
-                    if has_cg {
-                        head.push("memcg".to_owned());
-                    }
-                }
-                t.set_header(head);
-                for g in &top {
-                    let mut row = vec![g.pages.to_string(), g.records.to_string()];
-                    row.extend(g.key.iter().cloned());
-                    if joined {
-                        row.push(now_str(g, ":"));
-                        if has_cg {
-                            let best = g.memcg_inode.iter().max_by_key(|(_, p)| **p);
-                            row.push(best.map_or_else(
-                                || "-".to_owned(),
-                                |(i, p)| format!("{} ({p})", memcg_name(*i)),
-                            ));
-                        }
-                    }
-                    t.add_row(row);
-                }
-                writeln!(out, "{t}").map_err(stdout_error)?;
+                    _ => Vec::new(),
+                };
+                let title = format!("#{} ({} pages, {} records):", r.rank, r.pages, r.records);
+                write_stack(&mut sink, &title, &frames)?;
             }
         }
-        out.flush().map_err(stdout_error)?;
+        sink.finish()?;
         Ok(0)
+    }
+
+    /// The table's stack section: an empty line, `title`, the frames indented, each line cut
+    /// to 100 columns (kfence's too).
+    pub fn write_stack<W: std::io::Write>(
+        sink: &mut Sink<W>,
+        title: &str,
+        frames: &[&str],
+    ) -> Result<(), Error> {
+        sink.text("")?;
+        sink.text(&cut(title, 100))?;
+        for f in frames {
+            sink.text(&format!("  {}", cut(f, 98)))?;
+        }
+        Ok(())
+    }
+
+    /// `s` cut to at most `n` characters.
+    pub fn cut(s: &str, n: usize) -> String {
+        if s.chars().count() <= n {
+            s.to_string()
+        } else {
+            let mut t: String = s.chars().take(n - 1).collect();
+            t.push('…');
+            t
+        }
     }
 }
 

@@ -1,23 +1,45 @@
 //! `pgtool slab`: sample slab caches, sort by size or growth, flag leak suspects.
 
 use crate::Global;
-use crate::output::{Format, FormatArgs, stdout_error, table, write_json_line};
+use crate::output::FormatArgs;
 use pgtool::Error;
-use pgtool::slab::{Source, Trend, alloc_calls, sample, trends};
-use std::io::Write;
+use pgtool::output::Sink;
+use pgtool::slab::{SortBy, Source, alloc_calls, metrics, records, sample, trends};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn duration(s: &str) -> Result<Duration, String> {
+    pgtool::input::parse_duration(s).map_err(|e| e.to_string())
+}
 
 /// Sample /proc/slabinfo (or /sys/kernel/slab) and list caches by size and growth.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Leak suspects are caches whose active objects grew between every two consecutive samples
+(--count 3 --interval 1s by default: two seconds of sampling). /proc/slabinfo and the files of
+/sys/kernel/slab are readable by root only.
+
+Fields (JSON/CSV, the same): cache, object_size_bytes, active_objs, num_objs, size_bytes (memory
+held by the slabs), growth (active objects, last sample minus first), active_samples, suspect,
+source (slabinfo or sysfs). --alloc-calls lists count, site, detail, stack.
+
+--prometheus FILE also writes, atomically, for every cache (label cache only):
+pgtool_slab_cache_bytes, _active_objects, _objects, _object_size_bytes, _growth_objects,
+_leak_suspect, and pgtool_slab_window_seconds.
+
+Exit status: 0 listed; 1 --suspects found none, or --alloc-calls found no call site; 2 usage or
+system error (not root, a damaged --root tree).")]
 pub struct Args {
-    /// Seconds between samples.
-    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
-    pub interval: f64,
+    /// Time between samples: 250ms, 2s, 1m (a bare number is seconds).
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = duration)]
+    pub interval: Duration,
     /// Number of samples (leak suspects need at least 2: active objects grow in every one).
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub count: usize,
-    /// Order: size (bytes held), growth (active objects, last minus first), objects.
-    #[arg(long, default_value = "size", value_parser = ["size", "growth", "objects"])]
-    pub sort: String,
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub count: u32,
+    /// Order of the caches.
+    #[arg(long, value_enum, default_value_t = SortBy::Size)]
+    pub sort: SortBy,
     /// Show the N first caches (0: all).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub top: usize,
@@ -30,6 +52,9 @@ pub struct Args {
     /// Show the top alloc_calls of this cache (needs slub_debug=U at boot).
     #[arg(long, value_name = "CACHE")]
     pub alloc_calls: Option<String>,
+    /// Also write every cache's figures as a Prometheus textfile (atomic rename).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
     #[command(flatten)]
     pub format: FormatArgs,
 }
@@ -37,138 +62,79 @@ pub struct Args {
 /// Run `pgtool slab`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let root = g.sysroot();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let top = if args.top == 0 { usize::MAX } else { args.top };
     if let Some(cache) = &args.alloc_calls {
         let calls = alloc_calls(&root, cache)?;
-        match args.format.format() {
-            Format::Json => {
-                for c in calls
-                    .iter()
-                    .take(if args.top == 0 { usize::MAX } else { args.top })
-                {
-                    write_json_line(&mut out, c)?;
-                }
-            }
-            _ => {
-                let mut t = table();
-                t.set_header(vec!["count", "site", "detail"]);
-                for c in calls
-                    .iter()
-                    .take(if args.top == 0 { usize::MAX } else { args.top })
-                {
-                    t.add_row(vec![c.count.to_string(), c.site.clone(), c.detail.clone()]);
-                }
-                writeln!(out, "{t}").map_err(stdout_error)?;
-            }
+        if calls.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no alloc_calls recorded for cache {cache:?} (no object allocated since tracking began?)"
+            )));
         }
+        let mut sink = Sink::stdout(args.format.format());
+        for c in calls.iter().take(top) {
+            sink.write(c)?;
+        }
+        sink.finish()?;
         return Ok(0);
     }
-    let interval = std::time::Duration::try_from_secs_f64(args.interval)
-        .map_err(|_| Error::Usage("--interval must be a non-negative number of seconds".into()))?;
-    let count = args.count.max(1);
+    let count = args.count as usize;
     let mut samples = Vec::with_capacity(count);
     let mut source = Source::Slabinfo;
     for i in 0..count {
         if i > 0 {
-            std::thread::sleep(interval);
+            std::thread::sleep(args.interval);
         }
         let (s, caches) = sample(&root, args.sysfs.then_some(Source::Sysfs))?;
         source = s;
         samples.push(caches);
     }
-    let ps = pgtool::page_size();
-    let mut tr: Vec<Trend> = trends(&samples);
-    match args.sort.as_str() {
-        "growth" => tr.sort_by_key(|t| std::cmp::Reverse(t.growth)),
-        "objects" => tr.sort_by_key(|t| std::cmp::Reverse(t.last.active_objs)),
-        _ => tr.sort_by_key(|t| std::cmp::Reverse(t.last.bytes(ps))),
+    let mut recs = records(&trends(&samples), args.sort, source, pgtool::page_size());
+    if let Some(p) = &args.prometheus {
+        let window = args.interval.saturating_mul(args.count.saturating_sub(1));
+        metrics(&recs, window)?.write_textfile(p)?;
     }
-    if args.suspects {
-        tr.retain(|t| t.suspect);
-    }
-    let suspects: Vec<&str> = tr
+    let suspects: Vec<String> = recs
         .iter()
-        .filter(|t| t.suspect)
-        .map(|t| t.last.name.as_str())
+        .filter(|r| r.suspect)
+        .map(|r| r.cache.clone())
         .collect();
-    let shown = if args.top == 0 {
-        tr.len()
-    } else {
-        args.top.min(tr.len())
-    };
-    match args.format.format() {
-        Format::Json => {
-            for t in &tr[..shown] {
-                let v = serde_json::json!({
-                    "name": t.last.name, "objsize": t.last.objsize,
-                    "active_objs": t.last.active_objs, "num_objs": t.last.num_objs,
-                    "bytes": t.last.bytes(ps), "growth": t.growth, "active_samples": t.active,
-                    "suspect": t.suspect, "source": source,
-                });
-                write_json_line(&mut out, &v)?;
-            }
-        }
-        Format::Csv => {
-            let mut w = csv::Writer::from_writer(&mut out);
-            let e = |e: csv::Error| stdout_error(std::io::Error::other(e));
-            w.write_record([
-                "name",
-                "objsize",
-                "active_objs",
-                "num_objs",
-                "bytes",
-                "growth",
-                "suspect",
-            ])
-            .map_err(e)?;
-            for t in &tr[..shown] {
-                w.write_record([
-                    t.last.name.clone(),
-                    t.last.objsize.to_string(),
-                    t.last.active_objs.to_string(),
-                    t.last.num_objs.to_string(),
-                    t.last.bytes(ps).to_string(),
-                    t.growth.to_string(),
-                    t.suspect.to_string(),
-                ])
-                .map_err(e)?;
-            }
-            w.flush().map_err(stdout_error)?;
-        }
-        Format::Table => {
-            let mut t = table();
-            t.set_header(vec![
-                "cache", "objsize", "active", "total", "KiB", "growth", "suspect",
-            ]);
-            for x in &tr[..shown] {
-                t.add_row(vec![
-                    x.last.name.clone(),
-                    x.last.objsize.to_string(),
-                    x.last.active_objs.to_string(),
-                    x.last.num_objs.to_string(),
-                    (x.last.bytes(ps) / 1024).to_string(),
-                    format!("{:+}", x.growth),
-                    if x.suspect {
-                        "LEAK?".into()
-                    } else {
-                        String::new()
-                    },
-                ]);
-            }
-            writeln!(out, "{t}").map_err(stdout_error)?;
-            let src = match source {
-                Source::Slabinfo => "/proc/slabinfo",
-                Source::Sysfs => "/sys/kernel/slab",
-            };
-            writeln!(
-                out,
-                "{count} samples {}s apart from {src}; leak suspects (active objects grew in every sample): {}",
-                args.interval,
-                if suspects.is_empty() { "none".to_owned() } else { suspects.join(", ") }
-            ).map_err(stdout_error)?;
+    if args.suspects {
+        recs.retain(|r| r.suspect);
+        if recs.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no leak suspects: no cache's active objects grew in every one of {count} samples{}",
+                if count < 2 {
+                    " (--suspects needs --count 2 or more)"
+                } else {
+                    ""
+                }
+            )));
         }
     }
-    out.flush().map_err(stdout_error)?;
+    let mut sink = Sink::stdout(args.format.format());
+    for r in recs.iter().take(top) {
+        sink.write(r)?;
+    }
+    let src = match source {
+        Source::Slabinfo => "/proc/slabinfo",
+        Source::Sysfs => "/sys/kernel/slab",
+    };
+    sink.text(&format!(
+        "{count} samples {:?} apart from {src}; leak suspects (active objects grew in every sample):",
+        args.interval
+    ))?;
+    // The suspects, wrapped to the table's 100 columns.
+    let mut line = String::from(" ");
+    let none = suspects.is_empty().then(|| "none".to_string());
+    for name in suspects.iter().chain(none.as_ref()) {
+        if line.len() > 1 && line.len() + name.len() + 1 > 100 {
+            sink.text(&line)?;
+            line = String::from(" ");
+        }
+        line.push(' ');
+        line.push_str(name);
+    }
+    sink.text(&line)?;
+    sink.finish()?;
     Ok(0)
 }
