@@ -18,7 +18,7 @@
 //! header without a numeric `size=`, is an error naming the file and line.
 
 use crate::error::{Error, Result};
-use crate::page_owner::text_input::Lines;
+use crate::text_input::Lines;
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::Path;

@@ -36,6 +36,7 @@ pub mod rmap;
 pub mod root;
 pub mod safe_file;
 pub mod slab;
+pub mod text_input;
 pub mod snapshot;
 pub mod v2p;
 pub mod walk;

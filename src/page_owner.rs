@@ -21,7 +21,6 @@ use std::io::{self, BufRead};
 
 pub mod report;
 pub mod sort;
-pub mod text_input;
 
 /// page_owner_sort's line buffer size: a block of this many bytes (without its PFN line) ends
 /// the reading, as in the C tool.

@@ -3,7 +3,7 @@
 //! `alloc_calls` / `alloc_traces` of a cache booted with `slub_debug=U`.
 
 use crate::error::{Error, Result};
-use crate::page_owner::text_input::read_capped;
+use crate::text_input::read_capped;
 use crate::root::SysRoot;
 use std::collections::BTreeMap;
 use std::path::Path;

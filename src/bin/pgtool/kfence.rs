@@ -6,7 +6,7 @@ use crate::page_owner::{cut, write_stack};
 use pgtool::Error;
 use pgtool::kfence::{Grouper, read_objects, records};
 use pgtool::output::Sink;
-use pgtool::page_owner::text_input;
+use pgtool::text_input;
 use std::path::PathBuf;
 
 /// Group the objects of /sys/kernel/debug/kfence/objects by allocation stack.

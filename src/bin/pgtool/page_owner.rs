@@ -17,7 +17,7 @@ mod report_cli {
     use pgtool::kpage::{KpageFile, U64File};
     use pgtool::output::Sink;
     use pgtool::page_owner::report::{EXPECTED, GroupKey, Join, Report};
-    use pgtool::page_owner::text_input;
+    use pgtool::text_input;
     use std::path::PathBuf;
 
     /// Top allocation stacks (or orders, gfp masks, modules, pids...) from a page_owner dump,
