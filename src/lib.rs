@@ -36,8 +36,8 @@ pub mod rmap;
 pub mod root;
 pub mod safe_file;
 pub mod slab;
-pub mod text_input;
 pub mod snapshot;
+pub mod text_input;
 pub mod v2p;
 pub mod walk;
 

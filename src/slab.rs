@@ -3,8 +3,8 @@
 //! `alloc_calls` / `alloc_traces` of a cache booted with `slub_debug=U`.
 
 use crate::error::{Error, Result};
-use crate::text_input::read_capped;
 use crate::root::SysRoot;
+use crate::text_input::read_capped;
 use std::collections::BTreeMap;
 use std::path::Path;
 
