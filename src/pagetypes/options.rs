@@ -2,7 +2,7 @@
 //! argv through the getopt emulation (the drop-in), or already parsed by clap (`pgtool types`).
 
 use super::cerr::strerror;
-use super::config::{Config, Invocation, Opt, Out, Stop, os};
+use super::config::{Config, Invocation, Mode, Opt, Out, Stop, os};
 use super::{parse, pid, table};
 use crate::getopt::{Event, Getopt, LongOpt};
 use std::io::Write;
@@ -31,7 +31,8 @@ pub const LONGS: &[LongOpt] = &[
     lo("no-summary", false, b'N'),
     lo("hwpoison", false, b'X'),
     lo("unpoison", false, b'x'),
-    lo("kpageflags", true, b'F'),
+    // page-types declares it without an argument (its bug, kept: `--kpageflags=F` fails)
+    lo("kpageflags", false, b'F'),
     lo("help", false, b'h'),
 ];
 
@@ -73,6 +74,13 @@ fn apply(
     err: &mut dyn Write,
 ) -> Result<(), Stop> {
     let arg = arg_opt.clone().unwrap_or_default();
+    if matches!(opt, b'X' | b'x' | b'i') && inv.mode == Mode::Pgtool && !inv.root.is_live() {
+        // --root is read-only: these write to the kernel (debugfs, the page_idle bitmap)
+        return Err(Stop::Error(crate::Error::Refused(format!(
+            "types: -{} writes to the kernel and refuses to run under --root (a snapshot is read-only)",
+            opt as char
+        ))));
+    }
     match opt {
         b'r' => c.pipe.raw = true,
         b'p' => pid::parse_pid(inv, c, &arg, err)?,
