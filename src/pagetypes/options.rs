@@ -81,6 +81,11 @@ fn apply(
             opt as char
         ))));
     }
+    if opt == b'f' && inv.mode == Mode::Pgtool && !inv.root.is_live() {
+        return Err(Stop::Error(crate::Error::Usage(
+            "types: -f walks this host's page cache through pgtool's own pagemap; it cannot read a --root snapshot".into(),
+        )));
+    }
     match opt {
         b'r' => c.pipe.raw = true,
         b'p' => pid::parse_pid(inv, c, &arg, err)?,
