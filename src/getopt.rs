@@ -246,7 +246,10 @@ mod tests {
             .collect();
         let mut g = Getopt::new(&a, b"lLa:F:", LONGS, false);
         assert_eq!(g.by_ref().collect::<Vec<_>>(), vec![Event::Opt(b'l', None)]);
-        assert_eq!(g.operands(), [b"in".to_vec(), b"out".to_vec(), b"-a".to_vec()]);
+        assert_eq!(
+            g.operands(),
+            [b"in".to_vec(), b"out".to_vec(), b"-a".to_vec()]
+        );
         let mut g = Getopt::new(&a, b"lLa:F:", LONGS, true);
         assert_eq!(g.by_ref().count(), 0);
         assert_eq!(g.operands().len(), 5);

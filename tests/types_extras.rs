@@ -75,7 +75,10 @@ fn json_csv_and_prometheus_summary() {
         text.contains("pgtool_types_pages{flags=\"uptodate|lru\"} 3\n"),
         "{text}"
     );
-    assert!(text.contains("pgtool_types_pages{flags=\"none\"} 1\n"), "{text}");
+    assert!(
+        text.contains("pgtool_types_pages{flags=\"none\"} 1\n"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE pgtool_types_pages gauge\n"), "{text}");
     assert!(!text.contains("_total"), "{text}");
     let mode = std::os::unix::fs::PermissionsExt::mode(

@@ -1,8 +1,5 @@
-//! page-types' error text: C's `strerror` and `perror`, and opening a file with page-types'
-//! message on failure.
+//! page-types' error text: C's `strerror` and `perror`.
 
-use super::config::Stop;
-use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -27,9 +24,4 @@ pub fn perror(name: &str, e: &io::Error) -> Vec<u8> {
 /// `perror(path)` for a failure on `path`.
 pub fn perror_path(path: &Path, e: &io::Error) -> Vec<u8> {
     perror(&path.display().to_string(), e)
-}
-
-/// page-types' `checked_open`: open read-only or fail with `perror(name)`.
-pub fn checked_open(path: &Path, name: &str) -> Result<File, Stop> {
-    File::open(path).map_err(|e| Stop::Fatal(perror(name, &e)))
 }

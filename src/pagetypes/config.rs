@@ -2,8 +2,10 @@
 //! parsing sets up ([`Config`]), shared by the option parser and the walks.
 
 use super::actions::Actions;
-use super::pipe::PipeOpts;
+use super::parse::ALL_BITS;
 use crate::error::Error;
+use crate::kpageflags::PageFlags;
+use crate::pagemap::PagemapEntry;
 use crate::root::SysRoot;
 use std::ffi::OsString;
 use std::fs::File;
@@ -108,6 +110,52 @@ impl Invocation {
             progress: false,
             mode: Mode::PageTypes,
         }
+    }
+}
+
+/// Options the pipeline needs.
+#[derive(Clone, Debug, Default)]
+pub struct PipeOpts {
+    /// `-r`
+    pub raw: bool,
+    /// `-b` filters (mask, bits).
+    pub filters: Vec<(u64, u64)>,
+    /// `-c` inode (0 = none).
+    pub cgroup: u64,
+    /// 0 none, 1 `-l`, 2 `-L`.
+    pub list: u8,
+    /// `-p` given: voffset column.
+    pub show_pid: bool,
+    /// `-f` given: a second voffset column.
+    pub show_file: bool,
+    /// `-C`
+    pub list_cgroup: bool,
+    /// `-M`
+    pub list_mapcnt: bool,
+    /// Output format.
+    pub format: Format,
+}
+
+impl PipeOpts {
+    /// page-types' flag transformation (A.7).
+    pub fn transform(&self, flags: u64, pme: u64) -> u64 {
+        let f = PageFlags::from_bits_retain(flags);
+        if self.raw {
+            f.expand_overloaded(PagemapEntry::from_raw(pme)).bits()
+        } else {
+            f.well_known().bits()
+        }
+    }
+
+    /// All `-b` filters pass.
+    pub fn bits_ok(&self, flags: u64) -> bool {
+        self.filters.iter().all(|&(mask, bits)| {
+            if bits == ALL_BITS {
+                flags & mask != 0
+            } else {
+                flags & mask == bits
+            }
+        })
     }
 }
 

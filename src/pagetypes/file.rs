@@ -2,9 +2,10 @@
 //! MADV_POPULATE_READ instead of page-types' touching loop, which turns its SIGBUS handling into
 //! an error return; then this process's pagemap gives each page's PFN.
 
-use super::cerr::{checked_open, strerror};
+use super::cerr::strerror;
 use super::config::{Config, Invocation, Stop, os};
 use super::pipe::Pipe;
+use super::read::checked_open;
 use super::read::{Sides, Src};
 use crate::addr::page_size;
 use crate::pagemap::PagemapEntry;

@@ -51,10 +51,19 @@ mod tests {
         t.add(0x28, 3).expect("add");
         t.add(0, 2).expect("add");
         let text = of_table(&t, 4096).expect("metrics").render();
-        assert!(text.contains("pgtool_types_pages{flags=\"uptodate|lru\"} 3\n"), "{text}");
-        assert!(text.contains("pgtool_types_pages{flags=\"none\"} 2\n"), "{text}");
+        assert!(
+            text.contains("pgtool_types_pages{flags=\"uptodate|lru\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pgtool_types_pages{flags=\"none\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE pgtool_types_pages gauge\n"), "{text}");
-        assert!(text.contains("pgtool_types_page_size_bytes 4096\n"), "{text}");
+        assert!(
+            text.contains("pgtool_types_page_size_bytes 4096\n"),
+            "{text}"
+        );
         assert!(!text.contains("_total"), "{text}");
     }
 }

@@ -107,4 +107,3 @@ fn tally(pipe: &mut Pipe<'_>, words: &[u64], cgroups: Option<&[u64]>) -> Result<
     }
     Ok(())
 }
-

@@ -2,8 +2,9 @@
 //! (so the order of errors is page-types'). `pgtool types` resolves `self` first and names a
 //! process that does not exist in pgtool's terms.
 
-use super::cerr::{checked_open, strerror};
+use super::cerr::strerror;
 use super::config::{Config, Invocation, Mode, Stop};
+use super::read::checked_open;
 use crate::addr::page_size;
 use std::io::Write;
 
@@ -22,7 +23,9 @@ pub(crate) fn parse_pid(
     // pgtool types: a PID that is gone is "not found" (exit 1), said the pgtool way
     let gone = |path: &std::path::Path, e: std::io::Error| match inv.mode {
         Mode::Pgtool => Stop::Error(crate::Error::pid_io(pid as u32, path, e)),
-        Mode::PageTypes => Stop::Fatal(format!("{}: {}\n", path.display(), strerror(&e)).into_bytes()),
+        Mode::PageTypes => {
+            Stop::Fatal(format!("{}: {}\n", path.display(), strerror(&e)).into_bytes())
+        }
     };
     c.pagemap = Some(match inv.mode {
         Mode::Pgtool => std::fs::File::open(&pm).map_err(|e| gone(&pm, e))?,

@@ -2,60 +2,14 @@
 //! `show_page_range`), the listing formats and the summary output.
 
 use super::actions::Actions;
+pub use super::config::PipeOpts;
 use super::config::{Format, Out, Stop};
-use super::parse::ALL_BITS;
 use super::records::{Columns, FlagSet, PageRange, Run};
 use super::table::{TABLE_FULL, Table, long_names, symbolic};
 use crate::kpageflags::PageFlags;
 use crate::output::{self, Record, Sink};
 use crate::pagemap::PagemapEntry;
 use std::io::Write;
-
-/// Options the pipeline needs.
-#[derive(Clone, Debug, Default)]
-pub struct PipeOpts {
-    /// `-r`
-    pub raw: bool,
-    /// `-b` filters (mask, bits).
-    pub filters: Vec<(u64, u64)>,
-    /// `-c` inode (0 = none).
-    pub cgroup: u64,
-    /// 0 none, 1 `-l`, 2 `-L`.
-    pub list: u8,
-    /// `-p` given: voffset column.
-    pub show_pid: bool,
-    /// `-f` given: a second voffset column.
-    pub show_file: bool,
-    /// `-C`
-    pub list_cgroup: bool,
-    /// `-M`
-    pub list_mapcnt: bool,
-    /// Output format.
-    pub format: Format,
-}
-
-impl PipeOpts {
-    /// page-types' flag transformation (A.7).
-    pub fn transform(&self, flags: u64, pme: u64) -> u64 {
-        let f = PageFlags::from_bits_retain(flags);
-        if self.raw {
-            f.expand_overloaded(PagemapEntry::from_raw(pme)).bits()
-        } else {
-            f.well_known().bits()
-        }
-    }
-
-    /// All `-b` filters pass.
-    pub fn bits_ok(&self, flags: u64) -> bool {
-        self.filters.iter().all(|&(mask, bits)| {
-            if bits == ALL_BITS {
-                flags & mask != 0
-            } else {
-                flags & mask == bits
-            }
-        })
-    }
-}
 
 /// Where listings and the summary go: page-types' text, or records through the sink.
 enum Dest<'a> {
@@ -204,12 +158,7 @@ fn same_names(a: &Run, b: &Run) -> bool {
 
 impl<'a> Pipe<'a> {
     /// A pipeline writing listings to `out` and warnings to `warn`.
-    pub fn new(
-        o: PipeOpts,
-        actions: Actions,
-        out: Out<'a>,
-        warn: &'a mut dyn Write,
-    ) -> Pipe<'a> {
+    pub fn new(o: PipeOpts, actions: Actions, out: Out<'a>, warn: &'a mut dyn Write) -> Pipe<'a> {
         let dest = match o.format {
             Format::Classic => Dest::Text(out),
             f => {

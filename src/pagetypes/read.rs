@@ -7,6 +7,7 @@ use crate::bytes::u64s_as_bytes_mut as as_bytes_mut;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// The per-PFN files a walk reads: kpageflags, and kpagecgroup / kpagecount when asked for.
 pub struct Sides {
@@ -214,4 +215,9 @@ impl Gather {
             }
         }
     }
+}
+
+/// page-types' `checked_open`: open read-only or fail with `perror(name)`.
+pub fn checked_open(path: &Path, name: &str) -> Result<File, Stop> {
+    File::open(path).map_err(|e| Stop::Fatal(perror(name, &e)))
 }

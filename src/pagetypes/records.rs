@@ -143,8 +143,16 @@ mod tests {
             ..Run::default()
         };
         let p = PageRange::of(&r, Columns::default(), 4096);
-        assert!(p.flags.iter().any(|n| n == "anon_exclusive"), "{:?}", p.flags);
-        assert!(!p.flags.iter().any(|n| n == "mappedtodisk"), "{:?}", p.flags);
+        assert!(
+            p.flags.iter().any(|n| n == "anon_exclusive"),
+            "{:?}",
+            p.flags
+        );
+        assert!(
+            !p.flags.iter().any(|n| n == "mappedtodisk"),
+            "{:?}",
+            p.flags
+        );
         assert_eq!(p.flags_raw_hex, "0x400005828");
         assert_eq!((p.vaddr, p.kpagecount), (None, None));
     }

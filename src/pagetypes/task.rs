@@ -296,4 +296,3 @@ fn dup(s: &Src) -> Result<Src, Stop> {
         name: s.name.clone(),
     })
 }
-

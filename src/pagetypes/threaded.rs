@@ -53,9 +53,7 @@ pub(crate) fn walk(
     let reopen = |path: &Path, src: &Src| -> Result<Src, Stop> {
         let file = File::open(path)
             .or_else(|_| src.file.try_clone())
-            .map_err(|e| {
-                Stop::Fatal(format!("{}: {}\n", src.name, strerror(&e)).into_bytes())
-            })?;
+            .map_err(|e| Stop::Fatal(format!("{}: {}\n", src.name, strerror(&e)).into_bytes()))?;
         Ok(Src {
             file,
             name: src.name.clone(),

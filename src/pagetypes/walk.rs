@@ -1,10 +1,9 @@
 //! After option parsing: open the per-PFN files, print the listing header, walk (PFN ranges,
 //! a process or files), print the summary and write the metrics.
 
-use super::cerr::checked_open;
 use super::config::{Config, Format, Invocation, Mode, Out, Stop, os};
 use super::pipe::{Pipe, Progress};
-use super::read::{Sides, Src};
+use super::read::{Sides, Src, checked_open};
 use super::{file, metrics, pfn, task, threaded};
 use crate::addr::page_size;
 use crate::iomem::Iomem;
@@ -72,7 +71,9 @@ pub(crate) fn main<'a>(
         pipe.flush_range()?;
     }
     let nothing = inv.mode == Mode::Pgtool && pipe.table.total == 0;
-    if !c.no_summary && !(pipe.o.format != Format::Classic && pipe.o.list != 0) {
+    // JSON/CSV with a listing print only the listing
+    let listing_only = pipe.o.format != Format::Classic && pipe.o.list != 0;
+    if !c.no_summary && !listing_only {
         if pipe.o.list != 0 {
             pipe.put(b"\n\n")?;
         }
@@ -195,7 +196,6 @@ fn skippable(pipe: &Pipe<'_>) -> bool {
         .iter()
         .all(|&v| !pipe.o.bits_ok(pipe.o.transform(v, 0)))
 }
-
 
 /// Walk PFNs `from..to` of the range that starts at `origin`, in threads for a summary of a
 /// large range, else in one pass. False at the end of the file.

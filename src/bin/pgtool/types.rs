@@ -17,10 +17,12 @@ use std::path::PathBuf;
 
 /// The options as declared; see [`Args`] for their order.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Options act in the order given, as in page-types (`-d` prints and \
+#[command(
+    after_help = "Options act in the order given, as in page-types (`-d` prints and \
 exits; a later `-l`/`-L` wins). Without -p/-f the whole physical memory is walked. \
 Installed as (or linked to) `page-types`, the binary is a drop-in page-types with its exact \
-options, output and exit statuses:\n  ln -s \"$(command -v pgtool)\" /usr/local/sbin/page-types")]
+options, output and exit statuses:\n  ln -s \"$(command -v pgtool)\" /usr/local/sbin/page-types"
+)]
 pub struct Declared {
     /// Raw mode, for kernel developers: show every flag, overloaded bits decoded.
     #[arg(short = 'r', long, action = ArgAction::Count)]
