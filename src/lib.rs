@@ -13,9 +13,11 @@
 //! is a snapshot of racy kernel state: a page can change between two reads.
 
 pub mod addr;
+pub mod bytes;
 pub mod cgroup;
 pub mod error;
 pub mod folio;
+pub mod getopt;
 pub mod heatmap;
 pub mod hwpoison;
 pub mod idle;
@@ -38,8 +40,8 @@ pub mod safe_file;
 pub mod slab;
 pub mod snapshot;
 pub mod text_input;
+pub mod threads;
 pub mod v2p;
-pub mod walk;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, page_size};
 pub use error::{Error, Result};

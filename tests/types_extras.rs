@@ -42,10 +42,20 @@ fn json_csv_and_prometheus_summary() {
     let (out, _, rc) = pgtool(&["types", "--csv", "-F", fs, "-b", "lru"]);
     assert_eq!(rc, 0);
     let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("flags_raw,flags,symbolic,pages,mb"));
     assert_eq!(
         lines.next(),
-        Some("40,\"uptodate,lru\",___U_l_______________________________________,3,0")
+        Some("flags,flags_raw,flags_raw_hex,symbolic,pages,size_bytes")
+    );
+    let ps = pgtool::page_size();
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "uptodate|lru,0x28,0x28,___U_l_______________________________________,3,{}",
+                3 * ps
+            )
+            .as_str()
+        )
     );
     let prom = d.path().join("pt.prom");
     let (out, _, rc) = pgtool(&[
@@ -61,9 +71,20 @@ fn json_csv_and_prometheus_summary() {
         "{out}"
     );
     let text = std::fs::read_to_string(&prom).expect("prom file");
-    assert!(text.contains("pgtool_pages{flags=\"0x0000000000000028\",names=\"uptodate,lru\"} 3\n"));
-    assert!(text.contains("pgtool_pages_total 6\n"));
-    assert!(text.ends_with("# EOF\n"));
+    assert!(
+        text.contains("pgtool_types_pages{flags=\"uptodate|lru\"} 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pgtool_types_pages{flags=\"none\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE pgtool_types_pages gauge\n"), "{text}");
+    assert!(!text.contains("_total"), "{text}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&prom).expect("stat").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o644);
     // no temp file left behind
     assert_eq!(std::fs::read_dir(d.path()).expect("dir").count(), 2);
 }
@@ -81,7 +102,9 @@ fn json_listing_fields() {
         .collect();
     assert_eq!(v.len(), 2);
     assert_eq!(v[0]["pfn"], 0);
-    assert_eq!(v[0]["count"], 2);
+    assert_eq!(v[0]["pages"], 2);
+    assert_eq!(v[0]["flags_raw_hex"], "0x28");
+    assert_eq!(v[0]["vaddr"], serde_json::Value::Null);
     assert_eq!(v[1]["pfn"], 2);
     assert_eq!(
         v[1]["flags"],
@@ -143,7 +166,21 @@ fn threads_give_the_single_pass_order() {
     assert_eq!(one.2, 0, "{}", one.1);
 }
 
-/// -X / -x / -i against a fixture root: the writes page-types makes (spec A.11, A.12).
+/// page-types (the library in the drop-in's mode) run against a fixture root.
+fn page_types_in(root: &std::path::Path, args: &[&str]) -> (String, String, i32) {
+    let mut inv = pgtool::pagetypes::Invocation::page_types(args.iter().map(Into::into).collect());
+    inv.root = pgtool::SysRoot::at(root);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let rc = pgtool::pagetypes::run(&inv, &mut out, &mut err).expect("drop-in mode never errs");
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&err).into_owned(),
+        rc,
+    )
+}
+
+/// -X / -x / -i against a fixture root: the writes page-types makes (spec A.11, A.12); and
+/// `pgtool types --root` refuses them (a snapshot is read-only).
 #[test]
 fn hwpoison_and_idle_writes_in_a_fixture_root() {
     let d = tempfile::tempdir().expect("tmp");
@@ -164,15 +201,23 @@ fn hwpoison_and_idle_writes_in_a_fixture_root() {
     words(&f, &w);
     let root = d.path().to_str().expect("utf8");
     let fs = f.to_str().expect("utf8");
-    let (out, err, rc) = pgtool(&[
-        "types", "--root", root, "-F", fs, "-X", "-x", "-a", "3,7", "-b", "lru", "-N",
-    ]);
+    for flag in ["-X", "-x", "-i"] {
+        let (out, err, rc) = pgtool(&["types", "--root", root, "-F", fs, flag, "-N"]);
+        assert_eq!(rc, 2, "{flag}: {err}");
+        assert!(out.is_empty());
+        assert!(err.contains("refuses to run under --root"), "{err}");
+    }
+    assert_eq!(std::fs::read(hw.join("corrupt-pfn")).expect("r"), b"");
+    let (out, err, rc) = page_types_in(
+        d.path(),
+        &["-F", fs, "-X", "-x", "-a", "3,7", "-b", "lru", "-N"],
+    );
     assert_eq!((rc, out.as_str(), err.as_str()), (0, "", ""));
     for name in ["corrupt-pfn", "unpoison-pfn"] {
         let got = std::fs::read_to_string(hw.join(name)).expect("read");
         assert_eq!(got, "0x3\n0x4\n0x5\n", "{name}");
     }
-    let (_, err, rc) = pgtool(&["types", "--root", root, "-F", fs, "-i", "-b", "lru", "-N"]);
+    let (_, err, rc) = page_types_in(d.path(), &["-F", fs, "-i", "-b", "lru", "-N"]);
     assert_eq!((rc, err.as_str()), (0, ""));
     let data = std::fs::read(idle.join("bitmap")).expect("read");
     let word = |i: usize| u64::from_ne_bytes(data[i * 8..i * 8 + 8].try_into().expect("8"));
@@ -184,7 +229,7 @@ fn hwpoison_and_idle_writes_in_a_fixture_root() {
     // missing hwpoison files: page-types' perror and exit 1
     let e = d.path().join("empty");
     std::fs::create_dir_all(&e).expect("mkdir");
-    let (_, err, rc) = pgtool(&["types", "--root", e.to_str().expect("utf8"), "-F", fs, "-X"]);
+    let (_, err, rc) = page_types_in(&e, &["-F", fs, "-X"]);
     assert_eq!(rc, 1);
     assert_eq!(
         err,

@@ -22,6 +22,8 @@ use hashbrown::HashTable;
 use std::cmp::Ordering;
 use std::io::{self, BufRead, Write};
 
+pub mod cli;
+
 /// Filter bits (`FILTER_*` in the C tool).
 pub mod filter {
     /// `-f`: drop blocks freed after their last allocation.

@@ -27,18 +27,7 @@ pub struct Actions {
     idle_buf: u64,
 }
 
-fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
-/// `perror(path)` text for an open failure.
-pub fn perror(path: &Path, e: &std::io::Error) -> Vec<u8> {
-    format!("{}: {}\n", path.display(), strerror(e)).into_bytes()
-}
+use super::cerr::{perror_path as perror, strerror};
 
 const DEBUGFS_MAGIC: i64 = 0x6462_6720;
 

@@ -2,11 +2,13 @@
 //! MADV_POPULATE_READ instead of page-types' touching loop, which turns its SIGBUS handling into
 //! an error return; then this process's pagemap gives each page's PFN.
 
-use super::super::Invocation;
-use super::super::pipe::Pipe;
-use super::super::{Config, Stop, os};
-use super::{PFN_MASK, PM_PRESENT, Sides, checked_open, strerror};
+use super::cerr::strerror;
+use super::config::{Config, Invocation, Stop, os};
+use super::pipe::Pipe;
+use super::read::checked_open;
+use super::read::{Sides, Src};
 use crate::addr::page_size;
+use crate::pagemap::PagemapEntry;
 use std::fs::{File, Metadata};
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 const CHUNK: u64 = 64 << 10;
 
 /// page-types' `walk_page_cache`; returns the stat of the top-level path for the file info.
-pub(in super::super) fn walk_page_cache(
+pub(crate) fn walk_page_cache(
     inv: &Invocation,
     c: &mut Config,
     sides: &Sides,
@@ -196,7 +198,7 @@ impl FileWalk<'_> {
                 return Err(Stop::Fatal(format!("madvice failed: {nm}").into_bytes()));
             }
             let vpn = ptr as u64 / ps;
-            let pm = super::super::read::Src {
+            let pm = Src {
                 file: self.pm.try_clone().map_err(|e| {
                     Stop::Fatal(format!("/proc/pid/pagemap: {}\n", strerror(&e)).into_bytes())
                 })?,
@@ -208,10 +210,9 @@ impl FileWalk<'_> {
                 return Err(Stop::Fatal(b"cannot read pagemap".to_vec()));
             }
             for (i, &e) in buf[..nr as usize].iter().enumerate() {
-                let pfn = if e & PM_PRESENT != 0 { e & PFN_MASK } else { 0 };
-                if pfn == 0 {
+                let Some(pfn) = PagemapEntry::from_raw(e).pfn().map(|p| p.0) else {
                     continue;
-                }
+                };
                 let mut w = [0u64; 1];
                 if sides.flags.read(&mut w, pfn)? == 0 {
                     continue;
@@ -272,12 +273,13 @@ fn populate(ptr: *mut libc::c_void, i: usize, j: usize, ps: usize) -> bool {
 }
 
 /// The file info block (without its trailing empty line).
-pub(in super::super) fn show_file(out: &mut dyn Write, name: &[u8], st: &Metadata) {
+pub(crate) fn show_file(name: &[u8], st: &Metadata) -> Vec<u8> {
+    let mut out = Vec::new();
     let ps = page_size();
     let size = st.len();
     // SAFETY: time(NULL) has no preconditions.
     let now = unsafe { libc::time(std::ptr::null_mut()) } as i64;
-    let _ = out.write_all(name);
+    out.extend_from_slice(name);
     let _ = writeln!(
         out,
         "\tInode: {}\tSize: {} ({} pages)",
@@ -297,6 +299,7 @@ pub(in super::super) fn show_file(out: &mut dyn Write, name: &[u8], st: &Metadat
         ctime(st.atime()),
         now - st.atime()
     );
+    out
 }
 
 /// strftime("%c", localtime(t)) in the C locale.

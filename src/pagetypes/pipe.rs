@@ -2,67 +2,43 @@
 //! `show_page_range`), the listing formats and the summary output.
 
 use super::actions::Actions;
-use super::parse::ALL_BITS;
+pub use super::config::PipeOpts;
+use super::config::{Format, Out, Stop};
+use super::records::{Columns, FlagSet, PageRange, Run};
 use super::table::{TABLE_FULL, Table, long_names, symbolic};
-use super::{Format, Stop};
 use crate::kpageflags::PageFlags;
+use crate::output::{self, Record, Sink};
 use crate::pagemap::PagemapEntry;
 use std::io::Write;
 
-/// Options the pipeline needs.
-#[derive(Clone, Debug, Default)]
-pub struct PipeOpts {
-    /// `-r`
-    pub raw: bool,
-    /// `-b` filters (mask, bits).
-    pub filters: Vec<(u64, u64)>,
-    /// `-c` inode (0 = none).
-    pub cgroup: u64,
-    /// 0 none, 1 `-l`, 2 `-L`.
-    pub list: u8,
-    /// `-p` given: voffset column.
-    pub show_pid: bool,
-    /// `-f` given: a second voffset column.
-    pub show_file: bool,
-    /// `-C`
-    pub list_cgroup: bool,
-    /// `-M`
-    pub list_mapcnt: bool,
-    /// Output format.
-    pub format: Format,
+/// Where listings and the summary go: page-types' text, or records through the sink.
+enum Dest<'a> {
+    Text(Out<'a>),
+    Records {
+        sink: Sink<&'a mut dyn Write>,
+        strict: bool,
+    },
+    Done,
 }
 
-impl PipeOpts {
-    /// page-types' flag transformation (A.7).
-    pub fn transform(&self, flags: u64, pme: u64) -> u64 {
-        let f = PageFlags::from_bits_retain(flags);
-        if self.raw {
-            f.expand_overloaded(PagemapEntry::from_raw(pme)).bits()
-        } else {
-            f.well_known().bits()
+impl Dest<'_> {
+    /// Text for the classic format (nothing in JSON/CSV, whose readers want records only).
+    fn put(&mut self, b: &[u8]) -> Result<(), Stop> {
+        match self {
+            Dest::Text(o) => o.put(b),
+            _ => Ok(()),
         }
     }
 
-    /// All `-b` filters pass.
-    pub fn bits_ok(&self, flags: u64) -> bool {
-        self.filters.iter().all(|&(mask, bits)| {
-            if bits == ALL_BITS {
-                flags & mask != 0
-            } else {
-                flags & mask == bits
-            }
-        })
+    fn record<R: Record>(&mut self, r: &R) -> Result<(), Stop> {
+        match self {
+            Dest::Records { sink, strict } => match sink.write(r) {
+                Err(e) if *strict => Err(Stop::Error(e)),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
-}
-
-#[derive(Default)]
-struct Pending {
-    flags: u64,
-    cgroup: u64,
-    mapcnt: u64,
-    voff: u64,
-    index: u64,
-    count: u64,
 }
 
 /// The pipeline: filters, actions, listing, counting.
@@ -73,10 +49,9 @@ pub struct Pipe<'a> {
     pub actions: Actions,
     /// The summary table.
     pub table: Table,
-    out: &'a mut dyn Write,
+    dest: Dest<'a>,
     warn: &'a mut dyn Write,
-    pending: Pending,
-    csv_header: bool,
+    pending: Run,
     line: Vec<u8>,
     sym_cache: (u64, Vec<u8>),
     /// The progress line, when enabled.
@@ -171,31 +146,68 @@ fn push_dec(v: &mut Vec<u8>, x: u64) {
     v.extend_from_slice(&tmp[i..]);
 }
 
+/// True when the records of `a` and `b` would list the same flag names.
+fn same_names(a: &Run, b: &Run) -> bool {
+    let bits = |r: &Run| {
+        PageFlags::from_bits_retain(r.raw)
+            .expand_overloaded(PagemapEntry::from_raw(r.pme))
+            .bits()
+    };
+    bits(a) == bits(b)
+}
+
 impl<'a> Pipe<'a> {
     /// A pipeline writing listings to `out` and warnings to `warn`.
-    pub fn new(
-        o: PipeOpts,
-        actions: Actions,
-        out: &'a mut dyn Write,
-        warn: &'a mut dyn Write,
-    ) -> Pipe<'a> {
+    pub fn new(o: PipeOpts, actions: Actions, out: Out<'a>, warn: &'a mut dyn Write) -> Pipe<'a> {
+        let dest = match o.format {
+            Format::Classic => Dest::Text(out),
+            f => {
+                let strict = out.strict();
+                let format = if f == Format::Json {
+                    output::Format::Json
+                } else {
+                    output::Format::Csv
+                };
+                // the sink takes the writer itself; Out only carried the strictness
+                let w: &'a mut dyn Write = out.into_writer();
+                Dest::Records {
+                    sink: Sink::new(format, w, usize::MAX),
+                    strict,
+                }
+            }
+        };
         Pipe {
             o,
             actions,
             table: Table::default(),
-            out,
+            dest,
             warn,
-            pending: Pending::default(),
-            csv_header: false,
+            pending: Run::default(),
             line: Vec::with_capacity(128),
             sym_cache: (0, Vec::new()),
             progress: None,
         }
     }
 
-    /// The stdout writer.
-    pub fn out(&mut self) -> &mut dyn Write {
-        &mut *self.out
+    /// Write page-types text to stdout (nothing in JSON/CSV).
+    pub fn put(&mut self, b: &[u8]) -> Result<(), Stop> {
+        self.dest.put(b)
+    }
+
+    /// Flush stdout (the sink's last lines with JSON/CSV).
+    pub fn finish(&mut self) -> Result<(), Stop> {
+        match std::mem::replace(&mut self.dest, Dest::Done) {
+            Dest::Text(mut o) => {
+                let r = o.flush();
+                self.dest = Dest::Text(o);
+                r
+            }
+            Dest::Records { sink, strict } => match sink.finish() {
+                Err(e) if strict => Err(Stop::Error(e)),
+                _ => Ok(()),
+            },
+            Dest::Done => Ok(()),
+        }
     }
 
     /// The stderr writer.
@@ -234,6 +246,7 @@ impl<'a> Pipe<'a> {
         mapcnt: u64,
         pme: u64,
     ) -> Result<(), Stop> {
+        let raw = flags;
         let flags = self.o.transform(flags, pme);
         if !self.o.bits_ok(flags) {
             return Ok(());
@@ -244,10 +257,19 @@ impl<'a> Pipe<'a> {
         if self.actions.any() {
             self.actions.page(offset, &mut *self.warn);
         }
-        match self.o.list {
-            1 => self.show_range(voffset, offset, 1, flags, cgroup, mapcnt)?,
-            2 => self.show_page(voffset, offset, flags, cgroup, mapcnt)?,
-            _ => {}
+        if self.o.list != 0 {
+            let run = Run {
+                index: offset,
+                count: 1,
+                voffset,
+                raw,
+                pme,
+                shown: flags,
+                mapcnt,
+                cgroup,
+                swap: false,
+            };
+            self.list(run)?;
         }
         self.count(flags, 1)
     }
@@ -266,10 +288,17 @@ impl<'a> Pipe<'a> {
             return Ok(());
         }
         let off = PagemapEntry::from_raw(pme).swap_offset().unwrap_or(0);
-        match self.o.list {
-            1 => self.show_range(voffset, off, 1, flags, 0, 0)?,
-            2 => self.show_page(voffset, off, flags, 0, 0)?,
-            _ => {}
+        if self.o.list != 0 {
+            let run = Run {
+                index: off,
+                count: 1,
+                voffset,
+                pme,
+                shown: flags,
+                swap: true,
+                ..Run::default()
+            };
+            self.list(run)?;
         }
         self.count(flags, 1)
     }
@@ -303,7 +332,7 @@ impl<'a> Pipe<'a> {
             match symbolic(flags) {
                 Ok(s) => self.sym_cache = (flags, s.into_bytes()),
                 Err(e) => {
-                    let _ = self.out.write_all(&self.line);
+                    self.dest.put(&self.line)?;
                     return Err(Stop::Fatal(e));
                 }
             }
@@ -311,179 +340,114 @@ impl<'a> Pipe<'a> {
         Ok(())
     }
 
-    fn record(
-        &mut self,
-        voffset: u64,
-        offset: u64,
-        count: u64,
-        flags: u64,
-        cgroup: u64,
-        mapcnt: u64,
-    ) {
-        let f = PageFlags::from_bits_retain(flags);
-        let names: Vec<String> = f.names().map(|n| n.into_owned()).collect();
-        let sym = f.symbolic();
-        if self.o.format == Format::Json {
-            let mut m = serde_json::Map::new();
-            m.insert("pfn".into(), offset.into());
-            m.insert("count".into(), count.into());
-            m.insert("flags_raw".into(), flags.into());
-            m.insert("flags".into(), names.into());
-            m.insert("symbolic".into(), sym.into());
-            if self.o.show_pid || self.o.show_file {
-                m.insert("voffset".into(), voffset.into());
-            }
-            if self.o.list_mapcnt {
-                m.insert("kpagecount".into(), mapcnt.into());
-            }
-            if self.o.list_cgroup {
-                m.insert("memcg_ino".into(), cgroup.into());
-            }
-            let _ = writeln!(self.out, "{}", serde_json::Value::Object(m));
-        } else {
-            if !self.csv_header {
-                self.csv_header = true;
-                let _ = writeln!(
-                    self.out,
-                    "pfn,count,flags_raw,flags,symbolic,voffset,kpagecount,memcg_ino"
-                );
-            }
-            let opt = |on: bool, v: u64| if on { v.to_string() } else { String::new() };
-            let _ = writeln!(
-                self.out,
-                "{offset},{count},{flags},\"{}\",{sym},{},{},{}",
-                names.join(","),
-                opt(self.o.show_pid || self.o.show_file, voffset),
-                opt(self.o.list_mapcnt, mapcnt),
-                opt(self.o.list_cgroup, cgroup)
-            );
+    /// One listed page (`-L`) or page for a run (`-l`).
+    fn list(&mut self, run: Run) -> Result<(), Stop> {
+        if self.o.list == 2 {
+            return self.show_page(&run);
+        }
+        self.show_range(run)
+    }
+
+    fn columns(&self) -> Columns {
+        Columns {
+            vaddr: self.o.show_pid,
+            file: self.o.show_file,
+            mapcnt: self.o.list_mapcnt,
+            cgroup: self.o.list_cgroup,
         }
     }
 
-    fn show_page(
-        &mut self,
-        voffset: u64,
-        offset: u64,
-        flags: u64,
-        cgroup: u64,
-        mapcnt: u64,
-    ) -> Result<(), Stop> {
+    fn record(&mut self, run: &Run) -> Result<(), Stop> {
+        let rec = PageRange::of(run, self.columns(), crate::addr::page_size());
+        self.dest.record(&rec)
+    }
+
+    fn show_page(&mut self, r: &Run) -> Result<(), Stop> {
         if self.o.format != Format::Classic {
-            self.record(voffset, offset, 1, flags, cgroup, mapcnt);
-            return Ok(());
+            return self.record(r);
         }
-        self.prefix(voffset, cgroup, mapcnt);
-        self.symbolic_or_fail(flags)?;
-        push_hex(&mut self.line, offset);
+        self.prefix(r.voffset, r.cgroup, r.mapcnt);
+        self.symbolic_or_fail(r.shown)?;
+        push_hex(&mut self.line, r.index);
         self.line.push(b'\t');
         self.line.extend_from_slice(&self.sym_cache.1);
         self.line.push(b'\n');
-        let _ = self.out.write_all(&self.line);
-        Ok(())
+        self.dest.put(&self.line)
     }
 
-    /// page-types' `show_page_range`.
-    pub fn show_range(
-        &mut self,
-        voffset: u64,
-        offset: u64,
-        size: u64,
-        flags: u64,
-        cgroup: u64,
-        mapcnt: u64,
-    ) -> Result<(), Stop> {
+    /// page-types' `show_page_range`. Runs of pages merge when page-types' flags, cgroup and
+    /// map count agree and the offsets follow on; records also need the same raw word and
+    /// pagemap bits, so that each record's `flags` are true of all its pages.
+    fn show_range(&mut self, r: Run) -> Result<(), Stop> {
         let p = &mut self.pending;
-        if flags == p.flags
-            && cgroup == p.cgroup
-            && mapcnt == p.mapcnt
-            && offset == p.index.wrapping_add(p.count)
-            && size != 0
-            && voffset == p.voff.wrapping_add(p.count)
+        let records = self.o.format != Format::Classic;
+        if r.shown == p.shown
+            && r.cgroup == p.cgroup
+            && r.mapcnt == p.mapcnt
+            && r.index == p.index.wrapping_add(p.count)
+            && r.count != 0
+            && r.voffset == p.voffset.wrapping_add(p.count)
+            && (!records || (r.raw, r.swap) == (p.raw, p.swap) && same_names(&r, p))
         {
-            p.count += size;
+            p.count += r.count;
             return Ok(());
         }
         if p.count != 0 {
-            let (voff, index, count, f, c, m) =
-                (p.voff, p.index, p.count, p.flags, p.cgroup, p.mapcnt);
-            if self.o.format != Format::Classic {
-                self.record(voff, index, count, f, c, m);
+            let p = *p;
+            if records {
+                self.record(&p)?;
             } else {
-                self.prefix(voff, c, m);
-                self.symbolic_or_fail(f)?;
-                push_hex(&mut self.line, index);
+                self.prefix(p.voffset, p.cgroup, p.mapcnt);
+                self.symbolic_or_fail(p.shown)?;
+                push_hex(&mut self.line, p.index);
                 self.line.push(b'\t');
-                push_hex(&mut self.line, count);
+                push_hex(&mut self.line, p.count);
                 self.line.push(b'\t');
                 self.line.extend_from_slice(&self.sym_cache.1);
                 self.line.push(b'\n');
-                let _ = self.out.write_all(&self.line);
+                self.dest.put(&self.line)?;
             }
         }
-        self.pending = Pending {
-            flags,
-            cgroup,
-            mapcnt,
-            voff: voffset,
-            index: offset,
-            count: size,
-        };
+        self.pending = r;
         Ok(())
     }
 
     /// page-types' `flush_page_range`.
     pub fn flush_range(&mut self) -> Result<(), Stop> {
-        self.show_range(0, 0, 0, 0, 0, 0)
+        self.show_range(Run::default())
     }
 
     /// The summary table in the selected format.
     pub fn summary(&mut self, page_size: u64) -> Result<(), Stop> {
         let mb = |n: u64| n.wrapping_mul(page_size) >> 20;
         let rows: Vec<(u64, u64)> = self.table.rows().collect();
-        match self.o.format {
-            Format::Classic => {
-                let _ = self.out.write_all(
-                    b"             flags\tpage-count       MB  symbolic-flags\t\t\tlong-symbolic-flags\n",
-                );
-                for (v, n) in rows {
-                    let sym = symbolic(v)?;
-                    let _ = writeln!(
-                        self.out,
-                        "0x{v:016x}\t{n:10} {:8}  {sym}\t{}",
-                        mb(n),
-                        long_names(v)
-                    );
-                }
-                let t = self.table.total;
-                let _ = writeln!(self.out, "             total\t{t:10} {:8}", mb(t));
+        if self.o.format != Format::Classic {
+            for (v, n) in rows {
+                self.dest.record(&FlagSet::of(v, n, page_size))?;
             }
-            Format::Json => {
-                for (v, n) in rows {
-                    let f = PageFlags::from_bits_retain(v);
-                    let j = serde_json::json!({
-                        "flags_raw": v,
-                        "flags": f.names().collect::<Vec<_>>(),
-                        "symbolic": f.symbolic(),
-                        "pages": n,
-                        "mb": mb(n),
-                    });
-                    let _ = writeln!(self.out, "{j}");
-                }
-            }
-            Format::Csv => {
-                let _ = writeln!(self.out, "flags_raw,flags,symbolic,pages,mb");
-                for (v, n) in rows {
-                    let f = PageFlags::from_bits_retain(v);
-                    let _ = writeln!(
-                        self.out,
-                        "{v},\"{}\",{},{n},{}",
-                        f.names().collect::<Vec<_>>().join(","),
-                        f.symbolic(),
-                        mb(n)
-                    );
-                }
-            }
+            return Ok(());
         }
-        Ok(())
+        let mut text = Vec::with_capacity(128 * (rows.len() + 2));
+        text.extend_from_slice(
+            b"             flags\tpage-count       MB  symbolic-flags\t\t\tlong-symbolic-flags\n",
+        );
+        for (v, n) in rows {
+            let sym = match symbolic(v) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.dest.put(&text)?;
+                    return Err(Stop::Fatal(e));
+                }
+            };
+            let _ = writeln!(
+                text,
+                "0x{v:016x}\t{n:10} {:8}  {sym}\t{}",
+                mb(n),
+                long_names(v)
+            );
+        }
+        let t = self.table.total;
+        let _ = writeln!(text, "             total\t{t:10} {:8}", mb(t));
+        self.dest.put(&text)
     }
 }

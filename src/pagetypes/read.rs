@@ -1,10 +1,25 @@
 //! page-types' `do_u64_read` (one `pread`, fatal on errors and partial words) and a batched
 //! scattered lookup that behaves, page by page, as page-types' one-entry reads would.
 
-use super::Stop;
+use super::cerr::perror;
+use super::config::Stop;
+use crate::bytes::u64s_as_bytes_mut as as_bytes_mut;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// The per-PFN files a walk reads: kpageflags, and kpagecgroup / kpagecount when asked for.
+pub struct Sides {
+    /// kpageflags (or `-F FILE`).
+    pub flags: Src,
+    /// kpagecgroup, for `-c` / `-C`.
+    pub cgroup: Option<Src>,
+    /// kpagecount, for `-M` with a listing.
+    pub count: Option<Src>,
+    /// The kpageflags name page-types prints in errors (also for kpagecgroup's).
+    pub flags_name: String,
+}
 
 /// A u64-per-index file with the name page-types prints in its errors.
 pub struct Src {
@@ -23,13 +38,6 @@ fn pread(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
     }
 }
 
-fn as_bytes_mut(buf: &mut [u64]) -> &mut [u8] {
-    let len = std::mem::size_of_val(buf);
-    // SAFETY: u64 has no padding and any byte pattern is a valid u64; same memory, same
-    // lifetime, exclusive borrow.
-    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), len) }
-}
-
 impl Src {
     /// `do_u64_read(fd, name, buf, index, buf.len())`: the number of words read.
     pub fn read(&self, buf: &mut [u64], index: u64) -> Result<usize, Stop> {
@@ -45,7 +53,7 @@ impl Src {
             ));
         }
         let n = pread(&self.file, as_bytes_mut(buf), index.wrapping_mul(8))
-            .map_err(|e| Stop::Fatal(super::walk::perror(name, &e)))?;
+            .map_err(|e| Stop::Fatal(perror(name, &e)))?;
         if n % 8 != 0 {
             return Err(Stop::Fatal(
                 format!("partial read: {n} bytes\n").into_bytes(),
@@ -207,4 +215,9 @@ impl Gather {
             }
         }
     }
+}
+
+/// page-types' `checked_open`: open read-only or fail with `perror(name)`.
+pub fn checked_open(path: &Path, name: &str) -> Result<File, Stop> {
+    File::open(path).map_err(|e| Stop::Fatal(perror(name, &e)))
 }

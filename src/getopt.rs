@@ -1,7 +1,8 @@
-//! A faithful emulation of glibc's `getopt_long` (2.36) for page-types' option table: short
-//! option bundling, attached or separate arguments, long options with `=` or a separate
-//! argument, unambiguous prefixes, argument permutation (operands are skipped, `--` ends the
-//! options, `POSIXLY_CORRECT` stops at the first operand), and glibc's exact error messages.
+//! The one emulation of glibc's `getopt_long` (2.36), shared by the two drop-ins (`page-types`
+//! and `page_owner_sort`): short option bundling, attached or separate arguments, long options
+//! with `=` or a separate argument, unambiguous prefixes, argument permutation (operands are
+//! set aside and returned by [`Getopt::operands`], `--` ends the options, `POSIXLY_CORRECT`
+//! stops at the first operand), and glibc's exact error messages.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -13,7 +14,8 @@ pub struct LongOpt {
     pub name: &'static str,
     /// True when the option requires an argument.
     pub has_arg: bool,
-    /// The value returned (page-types maps every long option to a short letter).
+    /// The value returned: a short letter (page-types), or a small code of its own
+    /// (page_owner_sort's long options are 1..=5).
     pub val: u8,
 }
 
@@ -36,6 +38,7 @@ pub struct Getopt<'a> {
     next_char: Option<(usize, usize)>,
     posixly_correct: bool,
     done: bool,
+    operands: Vec<Vec<u8>>,
 }
 
 impl<'a> Getopt<'a> {
@@ -55,7 +58,22 @@ impl<'a> Getopt<'a> {
             next_char: None,
             posixly_correct,
             done: false,
+            operands: Vec::new(),
         }
+    }
+
+    /// The operands (non-option arguments) in their order, once the iterator has ended: those
+    /// skipped over while permuting, then everything after `--` (or, with `POSIXLY_CORRECT`,
+    /// from the first operand on).
+    pub fn operands(&self) -> &[Vec<u8>] {
+        &self.operands
+    }
+
+    fn end_with_rest(&mut self, from: usize) -> Option<Event> {
+        self.done = true;
+        self.operands
+            .extend(self.args.get(from..).unwrap_or_default().iter().cloned());
+        None
     }
 
     fn short_spec(&self, c: u8) -> Option<bool> {
@@ -178,14 +196,13 @@ impl Iterator for Getopt<'_> {
                 return None;
             };
             if word.as_slice() == b"--" {
-                self.done = true;
-                return None;
+                return self.end_with_rest(self.optind + 1);
             }
             if word.len() < 2 || word[0] != b'-' {
                 if self.posixly_correct {
-                    self.done = true;
-                    return None;
+                    return self.end_with_rest(self.optind);
                 }
+                self.operands.push(word.clone());
                 self.optind += 1;
                 continue;
             }
@@ -220,6 +237,23 @@ mod tests {
             val: b'a',
         },
     ];
+
+    #[test]
+    fn operands_are_permuted_to_the_end() {
+        let a: Vec<OsString> = ["in", "-l", "out", "--", "-a"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mut g = Getopt::new(&a, b"lLa:F:", LONGS, false);
+        assert_eq!(g.by_ref().collect::<Vec<_>>(), vec![Event::Opt(b'l', None)]);
+        assert_eq!(
+            g.operands(),
+            [b"in".to_vec(), b"out".to_vec(), b"-a".to_vec()]
+        );
+        let mut g = Getopt::new(&a, b"lLa:F:", LONGS, true);
+        assert_eq!(g.by_ref().count(), 0);
+        assert_eq!(g.operands().len(), 5);
+    }
 
     fn run(args: &[&str]) -> Vec<Event> {
         let a: Vec<OsString> = args.iter().map(OsString::from).collect();
