@@ -82,15 +82,24 @@ impl Fields {
         Fields { list: v }
     }
 
-    /// One record per page in JSON and CSV: every fact of the page (the documented record,
-    /// without the run-only `pages`, `last_pfn` and the table's `state`).
-    pub fn page_default() -> Fields {
+    /// Every fact of a page: the whole record (`--fields all`; the single-address block).
+    pub fn all() -> Fields {
         Fields::new(
             Field::ALL
                 .iter()
                 .copied()
                 .filter(|f| !matches!(f, Field::Pages | Field::LastPfn | Field::State)),
         )
+    }
+
+    /// One record per page in JSON and CSV: what pagemap and kpageflags say (as page-types
+    /// -L reads). kpagecount, memcg and iomem cost the kernel work per page and make the
+    /// records a third longer: they come with `--fields`.
+    pub fn page_default() -> Fields {
+        use Field::*;
+        Fields::new(Fields::all().list.into_iter().filter(|f| {
+            !matches!(f, Kpagecount | MemcgIno | MemcgPath | Iomem)
+        }))
     }
 
     /// The table's columns for collapsed runs: fits 100 columns with the VMA as a group
@@ -298,7 +307,9 @@ mod tests {
         assert!(!n.kpageflags && !n.kpagecount && !n.kpagecgroup);
         let n = Fields::new([Field::MemcgPath]).needs();
         assert!(n.kpagecgroup && n.memcg_path && !n.kpageflags);
-        assert_eq!(Fields::page_default().needs(), Needs::default());
+        assert_eq!(Fields::all().needs(), Needs::default());
+        let n = Fields::page_default().needs();
+        assert!(n.kpageflags && n.folio && !n.kpagecount && !n.kpagecgroup && !n.iomem);
     }
 
     #[test]

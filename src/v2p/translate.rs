@@ -37,6 +37,7 @@ pub struct Translator {
     iomem: Option<Option<IomemMap>>,
     notes: Vec<String>,
     pfn_hidden: bool,
+    short_noted: [bool; 3],
     entries: Vec<u64>,
 }
 
@@ -125,6 +126,7 @@ impl Translator {
             iomem: None,
             notes: Vec::new(),
             pfn_hidden: false,
+            short_noted: [false; 3],
             entries: Vec::with_capacity(BATCH_PAGES),
         })
     }
@@ -210,16 +212,20 @@ impl Translator {
             let mut vpn = VirtAddr(start).vpn();
             while vpn < end_vpn {
                 let stop = (vpn + BATCH_PAGES as u64).min(end_vpn);
-                self.read_batch(vpn, stop)?;
+                let cut = self.read_batch(vpn, stop)?;
                 self.process_batch(vpn, start, &vma, &mut f)?;
+                if let Some(e) = cut {
+                    return Err(e);
+                }
                 vpn = stop;
             }
         }
         Ok(())
     }
 
-    /// The pagemap words of pages `vpn..stop` into `self.entries`.
-    fn read_batch(&mut self, vpn: u64, stop: u64) -> Result<()> {
+    /// The pagemap words of pages `vpn..stop` into `self.entries`. A file that ends before a
+    /// user-space page leaves the entries read and returns the error to give after them.
+    fn read_batch(&mut self, vpn: u64, stop: u64) -> Result<Option<Error>> {
         let ps = page_size();
         let entries = &mut self.entries;
         entries.clear();
@@ -242,7 +248,7 @@ impl Translator {
                     "the snapshot's pagemap is truncated: save it again with `pgtool snapshot`"
                         .to_string()
                 };
-                return Err(Error::io_hint(
+                return Ok(Some(Error::io_hint(
                     self.pagemap.path(),
                     std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
                     format!(
@@ -250,11 +256,11 @@ impl Translator {
                         vpn + got,
                         self.pid
                     ),
-                ));
+                )));
             }
             entries.resize((stop - vpn) as usize, 0);
         }
-        Ok(())
+        Ok(None)
     }
 
     fn process_batch(
@@ -425,8 +431,10 @@ impl Translator {
         };
         match file.gather_gap(pfns, which.gather_gap()) {
             Ok(v) => {
-                if v.iter().any(Option::is_none) && !self.root.is_live() {
-                    self.note_short(which);
+                if !self.root.is_live()
+                    && let Some(i) = v.iter().position(Option::is_none)
+                {
+                    self.note_short(which, pfns[i]);
                 }
                 Ok(Some(v))
             }
@@ -440,18 +448,19 @@ impl Translator {
     }
 
     /// A snapshot's kpage file that ends before a PFN its pagemap names: say so once.
-    fn note_short(&mut self, which: KpageFile) {
-        let path = which.path(&self.root);
-        let note = format!(
-            "{}: ends before some PFNs of {}'s pagemap (a truncated or mismatched snapshot); \
-             their {} is unknown",
-            path.display(),
+    fn note_short(&mut self, which: KpageFile, pfn: u64) {
+        let i = Self::slot(which);
+        if self.short_noted[i] {
+            return;
+        }
+        self.short_noted[i] = true;
+        self.notes.push(format!(
+            "{}: ends before PFN {pfn:#x} of {}'s pagemap (device memory, or a truncated \
+             snapshot); {} unknown there",
+            which.path(&self.root).display(),
             self.pid,
             field_of(which)
-        );
-        if !self.notes.contains(&note) {
-            self.notes.push(note);
-        }
+        ));
     }
 
     /// The head PFN and size of the compound page holding `pfn` (the one folio resolver).

@@ -27,11 +27,12 @@ its length, last_pfn the PFN of its last page. --each prints one row per page. A
 record per page (what scripts expect: one record per page, as page-types -L) unless \
 --collapse asks for the runs.
 
-Fields (--fields, comma-separated; default: all but state, pages, last_pfn in JSON/CSV; vaddr \
-pages state pfn last_pfn kpagecount flags in the table): pid vaddr pages state present swapped \
+Fields (--fields, comma-separated, in the order given; `all` for the whole page record): pid vaddr pages state present swapped \
 pfn last_pfn phys_addr soft_dirty exclusive uffd_wp file_shared guard swap_type swap_offset \
 kpagecount flags flags_raw memcg_ino memcg_path iomem head_pfn folio_pages pagemap_raw \
-vma{start,end,perms,path}. flags_raw and pagemap_raw bring flags_raw_hex and pagemap_raw_hex \
+vma{start,end,perms,path}. Default in JSON/CSV: what pagemap and kpageflags say (all but \
+state pages last_pfn kpagecount memcg_ino memcg_path iomem); in the table: vaddr pages state pfn \
+last_pfn kpagecount flags; a single ADDR's block: all. flags_raw and pagemap_raw bring flags_raw_hex and pagemap_raw_hex \
 (strings: JSON readers round numbers above 2^53). Only the files the fields need are read: \
 kpagecount, kpagecgroup (memcg_ino, memcg_path), iomem and the cgroup tree only when asked. \
 CSV: vma_start vma_end vma_perms vma_path, flags joined by '|', addresses and PFNs in 0x hex.
@@ -51,7 +52,7 @@ pub struct Args {
     pub vma: Vec<String>,
     /// The fields to print, in order (comma-separated); the files read follow from them.
     #[arg(long, value_name = "FIELD,...", value_delimiter = ',', value_parser = field_parser())]
-    pub fields: Vec<Field>,
+    pub fields: Vec<FieldArg>,
     /// Table: one row per page instead of one per run of like pages.
     #[arg(long, conflicts_with = "collapse")]
     pub each: bool,
@@ -63,10 +64,33 @@ pub struct Args {
     pub format: FormatArgs,
 }
 
-fn field_parser() -> impl clap::builder::TypedValueParser<Value = Field> {
+/// One `--fields` value: a field, or `all`.
+#[derive(Clone, Copy, Debug)]
+pub enum FieldArg {
+    /// Every field of the page record.
+    All,
+    /// One field.
+    One(Field),
+}
+
+fn field_parser() -> impl clap::builder::TypedValueParser<Value = FieldArg> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Field::NAMES)
-        .try_map(|s: String| Field::from_name(&s).ok_or_else(|| format!("unknown field {s:?}")))
+    let names: Vec<&'static str> = std::iter::once("all").chain(Field::NAMES.iter().copied()).collect();
+    clap::builder::PossibleValuesParser::new(names).try_map(|s: String| {
+        if s == "all" {
+            return Ok(FieldArg::All);
+        }
+        Field::from_name(&s)
+            .map(FieldArg::One)
+            .ok_or_else(|| format!("unknown field {s:?}"))
+    })
+}
+
+fn chosen(args: &[FieldArg]) -> Fields {
+    Fields::new(args.iter().flat_map(|a| match a {
+        FieldArg::All => Fields::all().list().to_vec(),
+        FieldArg::One(f) => vec![*f],
+    }))
 }
 
 /// How the pages are laid out.
@@ -110,7 +134,8 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         (false, _, _) => Layout::Each,
     };
     let mut fields = match (args.fields.is_empty(), table, layout) {
-        (false, _, _) => Fields::new(args.fields.iter().copied()),
+        (true, true, Layout::Block) => Fields::all(),
+        (false, _, _) => chosen(&args.fields),
         (true, true, Layout::Runs) => Fields::table_runs(),
         (true, true, Layout::Each) => Fields::table_each(),
         (true, _, _) => Fields::page_default(),
@@ -146,7 +171,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         let res = t.translate(spec, |rec| match layout {
             Layout::Each => put(&mut sink, rec),
             Layout::Runs => collapser.push(rec, |r| put(&mut sink, r)),
-            Layout::Block => block(&mut sink, rec, &fields),
+            Layout::Block => block(&mut sink, rec),
         });
         let res = res.and_then(|()| collapser.finish(|r| put(&mut sink, r)));
         match res {
@@ -180,11 +205,9 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
 fn block<W: std::io::Write>(
     sink: &mut Sink<W>,
     rec: &PageRecord<'_>,
-    fields: &Fields,
 ) -> Result<(), Error> {
     let page = format!("{} of pid {}", hex(rec.vaddr), rec.pid);
-    let mut all = Fields::new([Field::State]);
-    all = Fields::new(all.list().iter().chain(fields.list()).copied());
+    let all = Fields::new(std::iter::once(Field::State).chain(Fields::all().list().iter().copied()));
     for (k, v) in flatten(&Projected {
         rec,
         fields: &all,
