@@ -164,8 +164,9 @@ pub struct PeekPage {
 }
 
 impl crate::output::Record for PeekPage {
-    const TABLE_COLUMNS: &'static [&'static str] =
-        &["vaddr", "addr", "len", "present", "pfn", "method", "data_hex"];
+    const TABLE_COLUMNS: &'static [&'static str] = &[
+        "vaddr", "addr", "len", "present", "pfn", "method", "data_hex",
+    ];
 }
 
 /// The pages `[addr, addr + data.len())` crosses, each with its bytes of `data` (read at
@@ -267,7 +268,9 @@ mod tests {
         let mut l = h.lines();
         assert_eq!(
             l.next(),
-            Some("0000000000001000  41 42 43 44 45 46 47 48  49 4a 4b 4c 4d 4e 4f 50  |ABCDEFGHIJKLMNOP|")
+            Some(
+                "0000000000001000  41 42 43 44 45 46 47 48  49 4a 4b 4c 4d 4e 4f 50  |ABCDEFGHIJKLMNOP|"
+            )
         );
         assert_eq!(
             l.next(),

@@ -129,17 +129,15 @@ fn json_has_one_record_per_page_with_its_bytes_and_pagemap_facts() {
         }
     }
     // CSV: the same records, header = the JSON keys, addresses in hex
-    let out = peek(&[
-        c.pid.to_string(),
-        format!("{addr:#x}+10"),
-        "--csv".into(),
-    ]);
+    let out = peek(&[c.pid.to_string(), format!("{addr:#x}+10"), "--csv".into()]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("pid,vaddr,addr,len,method,data_hex,present,swapped,pfn,file_shared,exclusive,soft_dirty,pagemap_raw,pagemap_raw_hex")
+        Some(
+            "pid,vaddr,addr,len,method,data_hex,present,swapped,pfn,file_shared,exclusive,soft_dirty,pagemap_raw,pagemap_raw_hex"
+        )
     );
     let first = lines.next().expect("row");
     assert!(
@@ -177,7 +175,11 @@ fn stdout_policy_full_disk_and_closed_pipe() {
             .output()
             .expect("run");
         assert_eq!(out.status.code(), Some(0), "{extra:?}");
-        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -191,8 +193,17 @@ fn self_and_sizes_follow_the_grammar() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("address 0x1000 is not mapped in"), "{err}");
     let c = spawn();
-    let out = peek(&[c.pid.to_string(), format!("{}", c.base), "1K".into(), "--raw".into()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = peek(&[
+        c.pid.to_string(),
+        format!("{}", c.base),
+        "1K".into(),
+        "--raw".into(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout.len(), 1024);
     assert_eq!(&out.stdout[..4], &[0x03, 0x0a, 0x11, 0x18]);
 }
@@ -219,7 +230,10 @@ fn unmapped_address_is_exit_1_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     let first_bad = format!("address {:#x} of {}", c.base + 2 * c.ps, c.pid);
     assert!(err.contains(&first_bad), "{err}");
-    assert!(!err.contains(&format!("{:#x}", c.base + 2 * c.ps - 8)), "{err}");
+    assert!(
+        !err.contains(&format!("{:#x}", c.base + 2 * c.ps - 8)),
+        "{err}"
+    );
     // the same with ADDR+LEN, and a read running from the guard into the unmapped page
     let out = peek(&[
         c.pid.to_string(),
@@ -235,7 +249,11 @@ fn unmapped_address_is_exit_1_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(&format!("address {:#x} of {}", c.base + 3 * c.ps - 8, c.pid)),
+        err.contains(&format!(
+            "address {:#x} of {}",
+            c.base + 3 * c.ps - 8,
+            c.pid
+        )),
         "{err}"
     );
 }

@@ -378,7 +378,14 @@ fn v2p_guard_region() {
         skip("the kernel refused MADV_GUARD_INSTALL (needs Linux >= 6.15)");
         return;
     };
-    let run = pgtool(&["v2p", "--json", "--fields", "all", &child.pid.to_string(), &format!("{g:#x}")]);
+    let run = pgtool(&[
+        "v2p",
+        "--json",
+        "--fields",
+        "all",
+        &child.pid.to_string(),
+        &format!("{g:#x}"),
+    ]);
     assert_eq!(run.code, 0, "{run:?}");
     let recs = json_lines(&run.stdout);
     let d = check_against_direct(child.pid, &recs[0]);

@@ -25,7 +25,10 @@ fn v2p(root: &str, args: &[&str]) -> Run {
 fn thp_is_one_run_and_untouched_pages_collapse() {
     let (_d, root) = fixture();
     // the 4 MiB anon mapping: 512 THP pages (PFN 0x200..0x3ff) then 512 untouched pages
-    let run = v2p(&root, &["--json", "--collapse", "0x7f0000200000-0x7f0000600000"]);
+    let run = v2p(
+        &root,
+        &["--json", "--collapse", "0x7f0000200000-0x7f0000600000"],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     let recs = json_lines(&run.stdout);
     assert_eq!(recs.len(), 2, "{run:?}");
@@ -44,8 +47,16 @@ fn thp_is_one_run_and_untouched_pages_collapse() {
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{}", run.stdout);
-    assert!(lines[0].starts_with("vma: 0x7f0000200000 0x7f0000600000 rw-p"), "{}", lines[0]);
-    assert!(lines[1].starts_with("vaddr") && lines[1].contains("last_pfn"), "{}", lines[1]);
+    assert!(
+        lines[0].starts_with("vma: 0x7f0000200000 0x7f0000600000 rw-p"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("vaddr") && lines[1].contains("last_pfn"),
+        "{}",
+        lines[1]
+    );
     assert!(lines[2].contains("512") && lines[2].contains("0x200") && lines[2].contains("0x3ff"));
     assert!(lines[3].contains("none"), "{}", lines[3]);
     // --each: one row per page
@@ -58,14 +69,26 @@ fn fields_choose_keys_and_order_and_raw_words_carry_hex() {
     let (_d, root) = fixture();
     let run = v2p(
         &root,
-        &["--json", "--fields", "pfn,vaddr,pagemap_raw,flags_raw", "0x7f0000000000"],
+        &[
+            "--json",
+            "--fields",
+            "pfn,vaddr,pagemap_raw,flags_raw",
+            "0x7f0000000000",
+        ],
     );
     assert_eq!(run.code, 0, "{run:?}");
     let recs = json_lines(&run.stdout);
     let keys: Vec<&String> = recs[0].as_object().expect("obj").keys().collect();
     assert_eq!(
         keys,
-        ["pfn", "vaddr", "pagemap_raw", "pagemap_raw_hex", "flags_raw", "flags_raw_hex"]
+        [
+            "pfn",
+            "vaddr",
+            "pagemap_raw",
+            "pagemap_raw_hex",
+            "flags_raw",
+            "flags_raw_hex"
+        ]
     );
     // PRESENT | EXCL | SOFT_DIRTY | 0x101: above 2^53, so the string is what survives jq
     let raw = PRESENT | EXCL | SOFT_DIRTY | 0x101;
@@ -74,7 +97,15 @@ fn fields_choose_keys_and_order_and_raw_words_carry_hex() {
     let fl = K_UPTODATE | K_LRU | K_MMAP | K_ANON | K_SWAPBACKED;
     assert_eq!(recs[0]["flags_raw_hex"], json!(format!("{fl:#x}")));
     // CSV: the header is the JSON keys in the same order
-    let run = v2p(&root, &["--csv", "--fields", "pfn,vaddr,pagemap_raw,flags_raw", "0x7f0000000000"]);
+    let run = v2p(
+        &root,
+        &[
+            "--csv",
+            "--fields",
+            "pfn,vaddr,pagemap_raw,flags_raw",
+            "0x7f0000000000",
+        ],
+    );
     assert_eq!(
         run.stdout.lines().next(),
         Some("pfn,vaddr,pagemap_raw,pagemap_raw_hex,flags_raw,flags_raw_hex")
@@ -84,7 +115,15 @@ fn fields_choose_keys_and_order_and_raw_words_carry_hex() {
     let recs = json_lines(&run.stdout);
     assert_eq!(
         recs[0]["flags"],
-        json!(["uptodate", "lru", "mmap", "anonymous", "swapbacked", "softdirty", "mmap_exclusive"])
+        json!([
+            "uptodate",
+            "lru",
+            "mmap",
+            "anonymous",
+            "swapbacked",
+            "softdirty",
+            "mmap_exclusive"
+        ])
     );
     // an unknown field is a usage error naming the field
     let run = v2p(&root, &["--fields", "pfn,nosuch", "0x7f0000000000"]);
@@ -99,12 +138,38 @@ fn default_json_reads_pagemap_and_kpageflags_and_all_is_the_full_record() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stderr, "");
     let r = &json_lines(&run.stdout)[0];
-    let keys: Vec<&str> = r.as_object().expect("obj").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = r
+        .as_object()
+        .expect("obj")
+        .keys()
+        .map(String::as_str)
+        .collect();
     let full = [
-        "pid", "vaddr", "present", "swapped", "pfn", "phys_addr", "soft_dirty", "exclusive",
-        "uffd_wp", "file_shared", "guard", "swap_type", "swap_offset", "kpagecount", "flags",
-        "flags_raw", "flags_raw_hex", "memcg_ino", "memcg_path", "iomem", "head_pfn",
-        "folio_pages", "pagemap_raw", "pagemap_raw_hex", "vma",
+        "pid",
+        "vaddr",
+        "present",
+        "swapped",
+        "pfn",
+        "phys_addr",
+        "soft_dirty",
+        "exclusive",
+        "uffd_wp",
+        "file_shared",
+        "guard",
+        "swap_type",
+        "swap_offset",
+        "kpagecount",
+        "flags",
+        "flags_raw",
+        "flags_raw_hex",
+        "memcg_ino",
+        "memcg_path",
+        "iomem",
+        "head_pfn",
+        "folio_pages",
+        "pagemap_raw",
+        "pagemap_raw_hex",
+        "vma",
     ];
     let cheap: Vec<&str> = full
         .iter()
@@ -114,7 +179,12 @@ fn default_json_reads_pagemap_and_kpageflags_and_all_is_the_full_record() {
     assert_eq!(keys, cheap);
     let run = v2p(&root, &["--json", "--fields", "all", "0x400010"]);
     let r = &json_lines(&run.stdout)[0];
-    let keys: Vec<&str> = r.as_object().expect("obj").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = r
+        .as_object()
+        .expect("obj")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, full);
     assert_eq!(r["pfn"], json!(0x100));
     assert_eq!(r["phys_addr"], json!(0x100010));
@@ -133,14 +203,31 @@ fn default_json_reads_pagemap_and_kpageflags_and_all_is_the_full_record() {
 #[test]
 fn table_fits_100_columns_and_single_address_is_a_block() {
     let (_d, root) = fixture();
-    let run = v2p(&root, &["--vma", "[anon]", "--vma", "[stack]", "--fields",
-        "vaddr,pages,state,pfn,last_pfn,kpagecount,flags,iomem"]);
+    let run = v2p(
+        &root,
+        &[
+            "--vma",
+            "[anon]",
+            "--vma",
+            "[stack]",
+            "--fields",
+            "vaddr,pages,state,pfn,last_pfn,kpagecount,flags,iomem",
+        ],
+    );
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.lines().all(|l| l.chars().count() <= 100), "{}", run.stdout);
+    assert!(
+        run.stdout.lines().all(|l| l.chars().count() <= 100),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.stdout.matches("vma: ").count(), 3, "{}", run.stdout);
     let run = v2p(&root, &["0x7f0000001000"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.starts_with("page: 0x7f0000001000 of pid 1234"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("page: 0x7f0000001000 of pid 1234"),
+        "{}",
+        run.stdout
+    );
     let row = |k: &str| {
         run.stdout
             .lines()
@@ -156,12 +243,18 @@ fn table_fits_100_columns_and_single_address_is_a_block() {
 fn truncated_pagemap_is_an_error_not_absent_pages() {
     let (_d, root) = fixture();
     let pm = Path::new(&root).join("proc/1234/pagemap");
-    let f = std::fs::File::options().write(true).open(&pm).expect("open");
+    let f = std::fs::File::options()
+        .write(true)
+        .open(&pm)
+        .expect("open");
     // keep the entries up to 0x7f0000002000 (exclusive)
     f.set_len(0x7f00_0000_2000 / 4096 * 8).expect("cut");
     let run = v2p(&root, &["--json", "0x7f0000000000+16K"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("truncated") && run.stderr.contains("0x7f0000002000"), "{run:?}");
+    assert!(
+        run.stderr.contains("truncated") && run.stderr.contains("0x7f0000002000"),
+        "{run:?}"
+    );
     assert!(run.stderr.contains(pm.to_str().expect("utf8")), "{run:?}");
     // the pages before the cut were printed
     assert_eq!(json_lines(&run.stdout).len(), 2, "{run:?}");

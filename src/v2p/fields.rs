@@ -2,7 +2,7 @@
 //! and the record the output layer renders ([`Projected`]).
 
 use super::PageRecord;
-use crate::output::{Record, hex};
+use crate::output::Record;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 macro_rules! fields {
@@ -97,9 +97,12 @@ impl Fields {
     /// records a third longer: they come with `--fields`.
     pub fn page_default() -> Fields {
         use Field::*;
-        Fields::new(Fields::all().list.into_iter().filter(|f| {
-            !matches!(f, Kpagecount | MemcgIno | MemcgPath | Iomem)
-        }))
+        Fields::new(
+            Fields::all()
+                .list
+                .into_iter()
+                .filter(|f| !matches!(f, Kpagecount | MemcgIno | MemcgPath | Iomem)),
+        )
     }
 
     /// The table's columns for collapsed runs: fits 100 columns with the VMA as a group
@@ -244,7 +247,7 @@ impl Serialize for Projected<'_> {
                 Field::FlagsRaw => {
                     m.serialize_entry(k, &r.flags_raw)?;
                     if !self.table {
-                        m.serialize_entry("flags_raw_hex", &r.flags_raw.map(hex))?;
+                        m.serialize_entry("flags_raw_hex", &r.flags_raw.map(Hex))?;
                     }
                 }
                 Field::MemcgIno => m.serialize_entry(k, &r.memcg_ino)?,
@@ -255,13 +258,23 @@ impl Serialize for Projected<'_> {
                 Field::PagemapRaw => {
                     m.serialize_entry(k, &e.raw())?;
                     if !self.table {
-                        m.serialize_entry("pagemap_raw_hex", &hex(e.raw()))?;
+                        m.serialize_entry("pagemap_raw_hex", &Hex(e.raw()))?;
                     }
                 }
                 Field::Vma => m.serialize_entry(k, &*r.vma)?,
             }
         }
         m.end()
+    }
+}
+
+/// A raw word's `_hex` string, written as [`crate::output::hex`] does without allocating
+/// one `String` per record.
+struct Hex(u64);
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:#x}", self.0))
     }
 }
 

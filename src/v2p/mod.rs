@@ -30,7 +30,7 @@ mod fields;
 mod runs;
 mod translate;
 
-pub use fields::{Field, Fields, Needs, Projected, Fact};
+pub use fields::{Fact, Field, Fields, Needs, Projected};
 pub use runs::Collapser;
 pub use translate::Translator;
 

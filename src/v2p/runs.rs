@@ -15,6 +15,7 @@ use super::PageRecord;
 use crate::addr::page_size;
 use crate::error::Result;
 use crate::kpageflags::PageFlags;
+use std::borrow::Cow;
 
 /// The pagemap bits 55-63 (flags); below them are the PFN or swap type/offset.
 const PME_FLAG_BITS: u64 = !((1u64 << 55) - 1);
@@ -24,6 +25,9 @@ const PME_FLAG_BITS: u64 = !((1u64 << 55) - 1);
 #[derive(Default)]
 pub struct Collapser {
     run: Option<Run>,
+    /// The last run emitted: its owned names and paths are reused by the next run when
+    /// equal (runs of one mapping mostly share them), saving allocations per run.
+    spare: Option<PageRecord<'static>>,
 }
 
 struct Run {
@@ -55,8 +59,12 @@ impl Collapser {
         }
         self.finish(&mut emit)?;
         let ps = page_size();
+        let first = match self.spare.take() {
+            Some(old) => adopt(old, rec),
+            None => rec.clone().into_owned(),
+        };
         self.run = Some(Run {
-            first: rec.clone().into_owned(),
+            first,
             last_page: rec.vaddr & !(ps - 1),
             last_pos: pos(rec),
             dir: 0,
@@ -67,9 +75,48 @@ impl Collapser {
     /// Emit the run in progress, if any.
     pub fn finish(&mut self, mut emit: impl FnMut(&PageRecord<'_>) -> Result<()>) -> Result<()> {
         match self.run.take() {
-            Some(run) => emit(&run.first),
+            Some(run) => {
+                let r = emit(&run.first);
+                self.spare = Some(run.first);
+                r
+            }
             None => Ok(()),
         }
+    }
+}
+
+/// `rec` as an owned record, reusing `old`'s owned strings where they are equal.
+fn adopt(old: PageRecord<'static>, rec: &PageRecord<'_>) -> PageRecord<'static> {
+    fn keep<T: ToOwned + PartialEq + ?Sized>(
+        old: Option<Cow<'static, T>>,
+        new: &Option<Cow<'_, T>>,
+    ) -> Option<Cow<'static, T>> {
+        match (old, new) {
+            (Some(o), Some(n)) if *o == **n => Some(o),
+            (_, n) => n.as_ref().map(|n| Cow::Owned((**n).to_owned())),
+        }
+    }
+    PageRecord {
+        pid: rec.pid,
+        vaddr: rec.vaddr,
+        pages: rec.pages,
+        entry: rec.entry,
+        pfn: rec.pfn,
+        last_pfn: rec.last_pfn,
+        phys_addr: rec.phys_addr,
+        kpagecount: rec.kpagecount,
+        flags_raw: rec.flags_raw,
+        flags: keep(old.flags, &rec.flags),
+        memcg_ino: rec.memcg_ino,
+        memcg_path: keep(old.memcg_path, &rec.memcg_path),
+        iomem: keep(old.iomem, &rec.iomem),
+        head_pfn: rec.head_pfn,
+        folio_pages: rec.folio_pages,
+        vma: if *old.vma == *rec.vma {
+            old.vma
+        } else {
+            Cow::Owned((*rec.vma).clone())
+        },
     }
 }
 
@@ -143,7 +190,6 @@ mod tests {
     use super::*;
     use crate::pagemap::PagemapEntry;
     use crate::v2p::VmaInfo;
-    use std::borrow::Cow;
 
     fn page(i: u64, raw: u64, flags: Option<u64>) -> PageRecord<'static> {
         let e = PagemapEntry::from_raw(raw);

@@ -534,8 +534,20 @@ mod tests {
                     00100000-001fffff : Kernel code\n00400000-004fffff : PCI Bus 0000:00\n";
         let io = Iomem::parse(text, std::path::Path::new("iomem")).expect("parse");
         let m = IomemMap::new(&io);
-        for a in [0, 0xfff, 0x1000, 0xfffff, 0x100000, 0x1fffff, 0x200000, 0x3fffff, 0x400000,
-                  0x4fffff, 0x500000, u64::MAX] {
+        for a in [
+            0,
+            0xfff,
+            0x1000,
+            0xfffff,
+            0x100000,
+            0x1fffff,
+            0x200000,
+            0x3fffff,
+            0x400000,
+            0x4fffff,
+            0x500000,
+            u64::MAX,
+        ] {
             assert_eq!(m.describe(a), io.describe(a).as_deref(), "{a:#x}");
         }
     }

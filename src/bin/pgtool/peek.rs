@@ -61,7 +61,9 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         }
     };
     if len == 0 {
-        return Err(Error::Usage("bad length 0: peek reads at least one byte".into()));
+        return Err(Error::Usage(
+            "bad length 0: peek reads at least one byte".into(),
+        ));
     }
     let (data, method) = pgtool::peek::read(&root, pid, addr, len)?;
     let format = args.format.format();

@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH-OR-NAME")]
     pub vma: Vec<String>,
     /// The fields to print, in order (comma-separated); the files read follow from them.
-    #[arg(long, value_name = "FIELD,...", value_delimiter = ',', value_parser = field_parser())]
+    #[arg(long, value_name = "FIELD,...", value_delimiter = ',', value_parser = field_parser(), hide_possible_values = true)]
     pub fields: Vec<FieldArg>,
     /// Table: one row per page instead of one per run of like pages.
     #[arg(long, conflicts_with = "collapse")]
@@ -75,7 +75,9 @@ pub enum FieldArg {
 
 fn field_parser() -> impl clap::builder::TypedValueParser<Value = FieldArg> {
     use clap::builder::TypedValueParser;
-    let names: Vec<&'static str> = std::iter::once("all").chain(Field::NAMES.iter().copied()).collect();
+    let names: Vec<&'static str> = std::iter::once("all")
+        .chain(Field::NAMES.iter().copied())
+        .collect();
     clap::builder::PossibleValuesParser::new(names).try_map(|s: String| {
         if s == "all" {
             return Ok(FieldArg::All);
@@ -202,12 +204,10 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
 }
 
 /// Every fact of one page as field/value rows under a header naming the page.
-fn block<W: std::io::Write>(
-    sink: &mut Sink<W>,
-    rec: &PageRecord<'_>,
-) -> Result<(), Error> {
+fn block<W: std::io::Write>(sink: &mut Sink<W>, rec: &PageRecord<'_>) -> Result<(), Error> {
     let page = format!("{} of pid {}", hex(rec.vaddr), rec.pid);
-    let all = Fields::new(std::iter::once(Field::State).chain(Fields::all().list().iter().copied()));
+    let all =
+        Fields::new(std::iter::once(Field::State).chain(Fields::all().list().iter().copied()));
     for (k, v) in flatten(&Projected {
         rec,
         fields: &all,
