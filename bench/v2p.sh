@@ -49,7 +49,7 @@ fi
 [ -n "$START" ] || { echo "bench/v2p.sh: no ${MIB} MiB mapping in pid $HOG" >&2; exit 2; }
 S=$((0x$START))
 E=$((S + LEN))
-PT_RANGE=$(printf '%x,%x' $((S / 4096)) $((E / 4096)))
+PT_RANGE=$(printf '0x%x,0x%x' $((S / 4096)) $((E / 4096)))
 SPEC=$(printf '0x%x+0x%x' "$S" "$LEN")
 
 # best time (s) and peak RSS (KiB) of RUNS runs of "$@" > /dev/null
@@ -67,6 +67,13 @@ measure() {
     done
     echo "$best $rss"
 }
+
+# Both tools must list every page of the range (else the comparison means nothing).
+PAGES=$((LEN / 4096))
+N=$("$REF" -p "$HOG" -L -a "$PT_RANGE" | grep -c '^[0-9a-f]')
+[ "$N" -ge "$PAGES" ] || { echo "bench/v2p.sh: page-types listed $N pages, not $PAGES" >&2; exit 2; }
+N=$("$PGTOOL" v2p "$HOG" "$SPEC" --json | wc -l)
+[ "$N" -eq "$PAGES" ] || { echo "bench/v2p.sh: pgtool listed $N pages, not $PAGES" >&2; exit 2; }
 
 echo "v2p over ${MIB} MiB of touched anonymous memory (pid $HOG, $SPEC), best of $RUNS"
 echo "load: $(uptime | sed 's/.*load average/load average/')   cpus: $(nproc)"
