@@ -130,13 +130,21 @@ fn vm_readv(pid: u32, addr: u64, buf: &mut [u8]) -> nix::Result<usize> {
     process_vm_readv(nix::unistd::Pid::from_raw(pid as i32), &mut local, &remote)
 }
 
-/// The v2p facts of one page the read crossed.
+/// One page the read crossed: its bytes and its pagemap facts (`pgtool peek --json/--csv`).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct PageFact {
-    /// Page-aligned virtual address.
+pub struct PeekPage {
+    /// The process.
+    pub pid: u32,
+    /// Page-aligned virtual address of the page.
     pub vaddr: u64,
-    /// The raw pagemap entry.
-    pub pagemap: u64,
+    /// The first byte read in this page.
+    pub addr: u64,
+    /// Bytes read in this page.
+    pub len: u64,
+    /// How the bytes were read.
+    pub method: Method,
+    /// The bytes read in this page, as lowercase hex digits (two per byte).
+    pub data_hex: String,
     /// Present in RAM.
     pub present: bool,
     /// Swapped out.
@@ -149,27 +157,58 @@ pub struct PageFact {
     pub exclusive: bool,
     /// Soft-dirty.
     pub soft_dirty: bool,
+    /// The raw pagemap entry.
+    pub pagemap_raw: u64,
+    /// The same as a hex string (JSON readers round numbers above 2^53).
+    pub pagemap_raw_hex: String,
 }
 
-/// The pagemap entry of every page `[addr, addr+len)` touches.
-pub fn page_facts(root: &SysRoot, pid: u32, addr: u64, len: u64) -> Result<Vec<PageFact>> {
+impl crate::output::Record for PeekPage {
+    const TABLE_COLUMNS: &'static [&'static str] = &[
+        "vaddr", "addr", "len", "present", "pfn", "method", "data_hex",
+    ];
+}
+
+/// The pages `[addr, addr + data.len())` crosses, each with its bytes of `data` (read at
+/// `addr` by `method`) and its pagemap entry. Memory: one record per page of the read, which
+/// is at most [`MAX_LEN`] bytes.
+pub fn pages(
+    root: &SysRoot,
+    pid: u32,
+    addr: u64,
+    data: &[u8],
+    method: Method,
+) -> Result<Vec<PeekPage>> {
     let pm = Pagemap::open(root, pid)?;
     let ps = page_size();
+    let len = data.len() as u64;
     let first = addr / ps * ps;
     let last = addr.saturating_add(len.max(1) - 1) / ps * ps;
     let mut out = Vec::new();
     let end = VirtAddr(last.saturating_add(ps));
     pm.for_each_batch(VirtAddr(first)..end, 4096, |base, entries| {
         for (i, e) in entries.iter().enumerate() {
-            out.push(PageFact {
-                vaddr: base.0 + i as u64 * ps,
-                pagemap: e.raw(),
+            let vaddr = base.0 + i as u64 * ps;
+            let from = vaddr.max(addr);
+            let to = (vaddr + ps).min(addr + len);
+            let bytes = data
+                .get((from - addr) as usize..(to.max(from) - addr) as usize)
+                .unwrap_or_default();
+            out.push(PeekPage {
+                pid,
+                vaddr,
+                addr: from,
+                len: bytes.len() as u64,
+                method,
+                data_hex: bytes.iter().map(|b| format!("{b:02x}")).collect(),
                 present: e.present(),
                 swapped: e.swapped(),
                 pfn: e.pfn().map(|p| p.0),
                 file_shared: e.file_shared(),
                 exclusive: e.exclusive(),
                 soft_dirty: e.soft_dirty(),
+                pagemap_raw: e.raw(),
+                pagemap_raw_hex: crate::output::hex(e.raw()),
             });
         }
         Ok(())
@@ -179,20 +218,32 @@ pub fn page_facts(root: &SysRoot, pid: u32, addr: u64, len: u64) -> Result<Vec<P
 
 /// A classic hexdump (`hexdump -C` layout) of `data`, with addresses starting at `base`.
 pub fn hexdump(data: &[u8], base: u64) -> String {
-    let mut s = String::new();
+    let mut v = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_hexdump(&mut v, data, base);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+/// [`hexdump`] written line by line to `out` (no copy of the whole dump in memory).
+pub fn write_hexdump(out: &mut impl io::Write, data: &[u8], base: u64) -> io::Result<()> {
+    let mut s = String::with_capacity(80);
     for (i, chunk) in data.chunks(16).enumerate() {
-        let a = base + (i as u64) * 16;
-        s += &format!("{a:016x}  ");
+        use std::fmt::Write as _;
+        s.clear();
+        let a = base.wrapping_add((i as u64) * 16);
+        let _ = write!(s, "{a:016x}  ");
         for j in 0..16 {
             match chunk.get(j) {
-                Some(b) => s += &format!("{b:02x} "),
-                None => s += "   ",
+                Some(b) => {
+                    let _ = write!(s, "{b:02x} ");
+                }
+                None => s.push_str("   "),
             }
             if j == 7 {
                 s.push(' ');
             }
         }
-        s += " |";
+        s.push_str(" |");
         for &b in chunk {
             s.push(if (0x20..0x7f).contains(&b) {
                 b as char
@@ -200,7 +251,30 @@ pub fn hexdump(data: &[u8], base: u64) -> String {
                 '.'
             });
         }
-        s += "|\n";
+        s.push_str("|\n");
+        out.write_all(s.as_bytes())?;
     }
-    s
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hexdump_layout() {
+        let d: Vec<u8> = (0x41..0x53).collect();
+        let h = hexdump(&d, 0x1000);
+        let mut l = h.lines();
+        assert_eq!(
+            l.next(),
+            Some(
+                "0000000000001000  41 42 43 44 45 46 47 48  49 4a 4b 4c 4d 4e 4f 50  |ABCDEFGHIJKLMNOP|"
+            )
+        );
+        assert_eq!(
+            l.next(),
+            Some("0000000000001010  51 52                                             |QR|")
+        );
+    }
 }

@@ -92,7 +92,7 @@ fn reads_known_bytes_across_a_page_boundary() {
 }
 
 #[test]
-fn json_has_the_pagemap_facts_of_each_page() {
+fn json_has_one_record_per_page_with_its_bytes_and_pagemap_facts() {
     let c = spawn();
     let addr = c.base + c.ps - 5;
     let out = peek(&[
@@ -106,18 +106,106 @@ fn json_has_the_pagemap_facts_of_each_page() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["hex"], "4143524f53537c504742");
-    let pages = v["pages"].as_array().expect("pages");
+    let pages: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
     assert_eq!(pages.len(), 2);
+    // "ACROSS|PGB": 5 bytes in the first page, 5 in the second
+    assert_eq!(pages[0]["data_hex"], "4143524f53");
+    assert_eq!(pages[1]["data_hex"], "537c504742");
     assert_eq!(pages[0]["vaddr"], c.base as u64);
+    assert_eq!(pages[0]["addr"], addr as u64);
+    assert_eq!(pages[0]["len"], 5);
     assert_eq!(pages[1]["vaddr"], (c.base + c.ps) as u64);
-    for p in pages {
+    assert_eq!(pages[1]["addr"], (c.base + c.ps) as u64);
+    for p in &pages {
         assert_eq!(p["present"], true, "{p}");
+        assert_eq!(p["pid"], c.pid);
+        let raw = p["pagemap_raw"].as_u64().expect("raw");
+        assert_eq!(p["pagemap_raw_hex"], format!("{raw:#x}"), "{p}");
         if unsafe { libc::geteuid() } == 0 {
             assert!(p["pfn"].as_u64().is_some_and(|f| f > 0), "{p}");
         }
     }
+    // CSV: the same records, header = the JSON keys, addresses in hex
+    let out = peek(&[c.pid.to_string(), format!("{addr:#x}+10"), "--csv".into()]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "pid,vaddr,addr,len,method,data_hex,present,swapped,pfn,file_shared,exclusive,soft_dirty,pagemap_raw,pagemap_raw_hex"
+        )
+    );
+    let first = lines.next().expect("row");
+    assert!(
+        first.starts_with(&format!("{},{:#x},{addr:#x},5,", c.pid, c.base)),
+        "{first}"
+    );
+    assert_eq!(lines.count(), 1);
+}
+
+#[test]
+fn stdout_policy_full_disk_and_closed_pipe() {
+    use std::process::Stdio;
+    let c = spawn();
+    for extra in [None, Some("--json"), Some("--raw")] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["peek", &c.pid.to_string(), &format!("{:#x}", c.base), "4K"]);
+        cmd.args(extra);
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = cmd.stdout(full).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("pgtool: <stdout>:"), "{err}");
+        // a closed pipe: quiet success
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let mut cmd = Command::new(BIN);
+        cmd.args(["peek", &c.pid.to_string(), &format!("{:#x}", c.base), "4K"]);
+        cmd.args(extra);
+        let out = cmd
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn self_and_sizes_follow_the_grammar() {
+    // `self` is pgtool itself: its own stack is always mapped, so read where the kernel
+    // says it is (from our own maps we cannot know pgtool's, so only the error path for an
+    // unmapped address, with `self`, and a size as LEN)
+    let out = peek(&["self".into(), "0x1000".into(), "4K".into()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("address 0x1000 is not mapped in"), "{err}");
+    let c = spawn();
+    let out = peek(&[
+        c.pid.to_string(),
+        format!("{}", c.base),
+        "1K".into(),
+        "--raw".into(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 1024);
+    assert_eq!(&out.stdout[..4], &[0x03, 0x0a, 0x11, 0x18]);
 }
 
 #[test]
@@ -131,13 +219,43 @@ fn unmapped_address_is_exit_1_with_a_clear_message() {
         err.contains(&format!("address {addr:#x} is not mapped in {}", c.pid)),
         "{err}"
     );
-    // A read that starts mapped and runs into the unmapped page names the first bad address.
+    // A read that starts mapped and runs into the guard page names the first bad address:
+    // the guard page's first byte, not the start of the read.
     let out = peek(&[
         c.pid.to_string(),
         format!("{:#x}", c.base + 2 * c.ps - 8),
         "16".into(),
     ]);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first_bad = format!("address {:#x} of {}", c.base + 2 * c.ps, c.pid);
+    assert!(err.contains(&first_bad), "{err}");
+    assert!(
+        !err.contains(&format!("{:#x}", c.base + 2 * c.ps - 8)),
+        "{err}"
+    );
+    // the same with ADDR+LEN, and a read running from the guard into the unmapped page
+    let out = peek(&[
+        c.pid.to_string(),
+        format!("{:#x}+16", c.base + 2 * c.ps - 8),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&first_bad));
+    let out = peek(&[
+        c.pid.to_string(),
+        format!("{:#x}", c.base + 3 * c.ps - 8),
+        "16".into(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "address {:#x} of {}",
+            c.base + 3 * c.ps - 8,
+            c.pid
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -178,12 +296,23 @@ fn ptrace_denial_is_explained() {
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let bin = d.path().join("pgtool");
     std::fs::copy(BIN, &bin).expect("copy");
-    let out = Command::new(&bin)
-        .args(["peek", &c.pid.to_string(), &format!("{:#x}", c.base)])
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("run as nobody");
+    // Another test thread may fork while the copy is open for writing: the exec then fails
+    // with ETXTBSY until that child execs; retry a little.
+    let mut tries = 0;
+    let out = loop {
+        match Command::new(&bin)
+            .args(["peek", &c.pid.to_string(), &format!("{:#x}", c.base)])
+            .uid(65534)
+            .gid(65534)
+            .output()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.expect("run as nobody"),
+        }
+    };
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -300,7 +300,7 @@ fn v2p_matches_direct_reads() {
     let child = Child::spawn("child_process");
     let pid = child.pid.to_string();
     let names = ["anon", "anon2", "untouched", "shmem", "file", "cow"];
-    let mut args = vec!["v2p", "--json", &pid];
+    let mut args = vec!["v2p", "--json", "--fields", "all", &pid];
     let addrs: Vec<String> = names
         .iter()
         .map(|n| format!("{:#x}", child.addr(n)))
@@ -353,7 +353,7 @@ fn v2p_matches_direct_reads() {
         .and_then(|n| n.split(' ').next())
         .expect("name")
         .to_string();
-    let run = pgtool(&["v2p", "--json", &pid, "--vma", &name]);
+    let run = pgtool(&["v2p", "--json", "--fields", "all", &pid, "--vma", &name]);
     assert_eq!(run.code, 0, "{run:?}");
     let recs = json_lines(&run.stdout);
     assert_eq!(recs.len(), 2, "{run:?}");
@@ -378,7 +378,14 @@ fn v2p_guard_region() {
         skip("the kernel refused MADV_GUARD_INSTALL (needs Linux >= 6.15)");
         return;
     };
-    let run = pgtool(&["v2p", "--json", &child.pid.to_string(), &format!("{g:#x}")]);
+    let run = pgtool(&[
+        "v2p",
+        "--json",
+        "--fields",
+        "all",
+        &child.pid.to_string(),
+        &format!("{g:#x}"),
+    ]);
     assert_eq!(run.code, 0, "{run:?}");
     let recs = json_lines(&run.stdout);
     let d = check_against_direct(child.pid, &recs[0]);
@@ -406,6 +413,8 @@ fn v2p_hugetlb_head_and_size() {
     let run = pgtool(&[
         "v2p",
         "--json",
+        "--fields",
+        "all",
         &child.pid.to_string(),
         &format!("{h:#x}"),
         &format!("{:#x}", h + 0x1ff000),
@@ -445,6 +454,8 @@ fn v2p_thp_head_and_folio_size() {
     let run = pgtool(&[
         "v2p",
         "--json",
+        "--fields",
+        "all",
         &child.pid.to_string(),
         &format!("{base:#x}"),
         &format!("{:#x}+{:#x}", base + 0x1ff000, 0x1000),
@@ -509,7 +520,7 @@ fn snapshot_gives_the_same_answers() {
     if let Some(t) = child.addrs.get("thp") {
         addrs.push(format!("{:#x}+0x3000", t + 0x100000));
     }
-    let mut live_args = vec!["v2p", "--json", pid.as_str()];
+    let mut live_args = vec!["v2p", "--json", "--fields", "all", pid.as_str()];
     live_args.extend(addrs.iter().map(String::as_str));
     let mut snap_args = vec!["--root", snap_s];
     snap_args.extend(live_args.iter().copied());
@@ -592,7 +603,7 @@ fn v2p_agrees_with_reference_page_types() {
     if let Some(t) = child.addrs.get("thp") {
         specs.push(format!("{t:#x}+0x200000"));
     }
-    let mut args = vec!["v2p", "--json", pid.as_str()];
+    let mut args = vec!["v2p", "--json", "--fields", "all", pid.as_str()];
     args.extend(specs.iter().map(String::as_str));
     let run = pgtool(&args);
     assert_eq!(run.code, 0, "{run:?}");

@@ -1,64 +1,87 @@
 //! `pgtool peek PID ADDR [LEN]`: read a process's memory.
 
 use crate::Global;
-use crate::output::{stdout_error, write_json_line};
+use crate::output::{Format, FormatArgs, stdout_error};
 use pgtool::Error;
+use pgtool::input::{parse_addr_range, parse_pid, parse_size, quote};
+use pgtool::output::Sink;
 use std::io::Write;
 
 /// Read a process's memory at an address (process_vm_readv, /proc/PID/mem as the fallback).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+ADDR: 0x hex (0x7ffc1000) or decimal, or a range ADDR+LEN / START-END (END exclusive) instead \
+of LEN. LEN: bytes (default 256), 0x hex, or a size (4K, 1M); at most 64M.
+
+Output: a hexdump (hexdump -C layout) by default; --raw the bytes unchanged; --json / --csv one \
+record per page the read crosses: pid vaddr addr len method data_hex present swapped pfn \
+file_shared exclusive soft_dirty pagemap_raw pagemap_raw_hex (addr and len: the bytes of that \
+page; data_hex: those bytes, two hex digits each).
+
+Exit status: 0 ok; 1 no such process, or the range reaches an unmapped address or a guard \
+page (the message names the first such address); 2 usage or system error (ptrace denied, a \
+write error on stdout).")]
 pub struct Args {
-    /// The process.
-    pub pid: u32,
-    /// The address (hex with 0x, or decimal).
+    /// The process: a PID, or `self` (pgtool itself; live system only).
+    #[arg(value_name = "PID")]
+    pub pid: String,
+    /// The address: 0xHEX or decimal; or ADDR+LEN / START-END.
+    #[arg(value_name = "ADDR")]
     pub addr: String,
-    /// Bytes to read (default 256; suffixes k/K and m/M).
+    /// Bytes to read (default 256; sizes such as 4K, 1M).
+    #[arg(value_name = "LEN")]
     pub len: Option<String>,
     /// The bytes unchanged on stdout.
-    #[arg(long, conflicts_with = "json")]
+    #[arg(long, conflicts_with_all = ["json", "csv"])]
     pub raw: bool,
-    /// One JSON object: the bytes (hex), how they were read, and the pagemap facts of each page.
-    #[arg(long)]
-    pub json: bool,
-}
-
-fn parse_num(s: &str, what: &str) -> Result<u64, Error> {
-    let t = s.trim();
-    let (t, mul) = match t.as_bytes().last() {
-        Some(b'k' | b'K') => (&t[..t.len() - 1], 1024),
-        Some(b'm' | b'M') if !t.starts_with("0x") => (&t[..t.len() - 1], 1 << 20),
-        _ => (t, 1),
-    };
-    pgtool::addr::parse_number(t)
-        .and_then(|v| v.checked_mul(mul))
-        .ok_or_else(|| Error::Usage(format!("{what}: '{s}' is not a number (use 0x... for hex)")))
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 /// Run `pgtool peek`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let root = g.sysroot();
-    let addr = parse_num(&args.addr, "ADDR")?;
-    let len = match &args.len {
-        Some(l) => parse_num(l, "LEN")?,
-        None => 256,
-    };
-    let (data, method) = pgtool::peek::read(&root, args.pid, addr, len)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if args.raw {
-        out.write_all(&data).map_err(stdout_error)?;
-    } else if args.json {
-        let facts = pgtool::peek::page_facts(&root, args.pid, addr, len)?;
-        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
-        let v = serde_json::json!({
-            "pid": args.pid, "addr": addr, "len": len,
-            "method": method, "hex": hex, "pages": facts,
-        });
-        write_json_line(&mut out, &v)?;
-    } else {
-        out.write_all(pgtool::peek::hexdump(&data, addr).as_bytes())
-            .map_err(stdout_error)?;
+    if !root.is_live() {
+        return Err(Error::Usage(
+            "peek reads a live process's memory: a snapshot (--root) holds none".into(),
+        ));
     }
-    out.flush().map_err(stdout_error)?;
+    let pid = parse_pid(&args.pid, &root)?;
+    let range = parse_addr_range(&args.addr)?;
+    let (addr, len) = match (&args.len, range.single) {
+        (Some(l), true) => (range.start, parse_size(l, "length")?),
+        (None, true) => (range.start, 256),
+        (None, false) => (range.start, range.end - range.start),
+        (Some(l), false) => {
+            return Err(Error::Usage(format!(
+                "give the length once: {} is already a range, and LEN {} repeats it",
+                quote(&args.addr),
+                quote(l)
+            )));
+        }
+    };
+    if len == 0 {
+        return Err(Error::Usage(
+            "bad length 0: peek reads at least one byte".into(),
+        ));
+    }
+    let (data, method) = pgtool::peek::read(&root, pid, addr, len)?;
+    let format = args.format.format();
+    if args.raw || format == Format::Table {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, stdout.lock());
+        if args.raw {
+            out.write_all(&data).map_err(stdout_error)?;
+        } else {
+            pgtool::peek::write_hexdump(&mut out, &data, addr).map_err(stdout_error)?;
+        }
+        out.flush().map_err(stdout_error)?;
+        return Ok(0);
+    }
+    let mut sink = Sink::stdout(format);
+    for page in pgtool::peek::pages(&root, pid, addr, &data, method)? {
+        sink.write(&page)?;
+    }
+    sink.finish()?;
     Ok(0)
 }
