@@ -396,6 +396,23 @@ mod tests {
     }
 
     #[test]
+    fn address_ranges() {
+        assert_eq!(parse_number_for("0x10", "address").ok(), Some(16));
+        assert_eq!(parse_number_for("10", "address").ok(), Some(10));
+        assert!(parse_number_for("0x", "address").is_err());
+        assert!(parse_number_for("-1", "address").is_err());
+        let r = parse_addr_range("0x1000-0x3000").expect("range");
+        assert_eq!((r.start, r.end, r.single), (0x1000, 0x3000, false));
+        assert!(parse_addr_range("0x3000-0x1000").is_err());
+        assert!(parse_addr_range("0x1000+0").is_err());
+        assert!(parse_addr_range("0xffffffffffffffff+2").is_err());
+        assert_eq!(
+            parse_addr_range("0x1000+8K").map(|r| r.end).ok(),
+            Some(0x3000)
+        );
+    }
+
+    #[test]
     fn sizes_and_numbers() {
         assert_eq!(size("8K"), Some(8192));
         assert_eq!(size("2GiB"), Some(2 << 30));

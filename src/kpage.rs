@@ -130,7 +130,7 @@ impl U64File {
         let offset = index
             .checked_mul(8)
             .ok_or_else(|| past_end(&self.path, index))?;
-        let bytes = as_bytes_mut(buf);
+        let bytes = crate::bytes::u64s_as_bytes_mut(buf);
         let n = self
             .read_bytes_at(offset, bytes)
             .map_err(|e| self.error_at(index, e))?;
@@ -264,13 +264,6 @@ fn open_error(path: &Path, e: io::Error) -> Error {
         }
     }
     Error::io(path, e)
-}
-
-fn as_bytes_mut(buf: &mut [u64]) -> &mut [u8] {
-    let len = std::mem::size_of_val(buf);
-    // SAFETY: u64 has no padding and every bit pattern is valid, so viewing its storage as bytes
-    // (alignment 1, same length in bytes, same lifetime and exclusivity) is sound.
-    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), len) }
 }
 
 #[cfg(test)]

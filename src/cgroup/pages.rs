@@ -60,13 +60,7 @@ pub fn pages_by_memcg(root: &SysRoot, threads: usize) -> Result<Vec<MemcgPages>>
     // Open once up front so a missing file is reported before any thread starts.
     U64File::open_kpage(root, KpageFile::Cgroup)?;
     U64File::open_kpage(root, KpageFile::Flags)?;
-    let threads = match threads {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(8),
-        n => n,
-    };
+    let threads = crate::threads::pick(threads, 8);
     let next = AtomicU64::new(0);
     let eof = AtomicBool::new(false);
     let results: Vec<Result<HashMap<u64, MemcgPages>>> = std::thread::scope(|s| {

@@ -51,17 +51,6 @@ pub struct IdleBitmap {
     path: PathBuf,
 }
 
-fn as_bytes(words: &[u64]) -> &[u8] {
-    // SAFETY: u64 has no padding and any byte pattern is a valid u8; length is exact.
-    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), std::mem::size_of_val(words)) }
-}
-
-fn as_bytes_mut(words: &mut [u64]) -> &mut [u8] {
-    let len = std::mem::size_of_val(words);
-    // SAFETY: as above; every byte pattern is a valid u64.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
-}
-
 impl IdleBitmap {
     /// Open the bitmap of `root`, read-only or read-write (marking needs write). Writing is
     /// refused under a snapshot root (`--root` is read-only); [`IdleBitmap::open_file`] opens
@@ -110,7 +99,7 @@ impl IdleBitmap {
         while done < buf.len() {
             let n = (buf.len() - done).min(MAX_WORDS);
             let off = (first_word + done as u64) * 8;
-            let chunk = as_bytes_mut(&mut buf[done..done + n]);
+            let chunk = crate::bytes::u64s_as_bytes_mut(&mut buf[done..done + n]);
             let got = loop {
                 match self.file.read_at(chunk, off) {
                     Ok(g) => break g,
@@ -133,7 +122,7 @@ impl IdleBitmap {
         while done < words.len() {
             let n = (words.len() - done).min(MAX_WORDS);
             let off = (first_word + done as u64) * 8;
-            let chunk = as_bytes(&words[done..done + n]);
+            let chunk = crate::bytes::u64s_as_bytes(&words[done..done + n]);
             let put = loop {
                 match self.file.write_at(chunk, off) {
                     Ok(p) => break p,

@@ -241,13 +241,7 @@ pub fn scan(
             None
         },
     };
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(8),
-        n => n,
-    };
+    let threads = crate::threads::pick(opts.threads, 8);
     // Chunks of blocks, clipped to the RAM ranges, in physical order.
     let mut chunks: Vec<(Range<u64>, Range<u64>)> = Vec::new(); // (blocks, ram pfns)
     for r in &layout.ram {
@@ -333,6 +327,7 @@ fn scan_chunk(
     let mut memcgs: Vec<hashbrown::HashMap<u64, u64>> =
         vec![hashbrown::HashMap::new(); if files.cgroup.is_some() { out.len() } else { 0 }];
     let mut in_run = false;
+    let mut pending: Vec<u64> = Vec::new();
     let mut pfn = first;
     // A free run cannot have started before `first` unless `first` is not MAX_BUDDY-aligned:
     // look back to the alignment for the run's state.
@@ -357,7 +352,7 @@ fn scan_chunk(
             let g = c.read_at(pfn, &mut cg[..got])?;
             cg[g..got].fill(0);
         }
-        let mut pending: Vec<u64> = Vec::new();
+        pending.clear();
         for (i, &w) in flags[..got].iter().enumerate() {
             let p = pfn + i as u64;
             if p.is_multiple_of(MAX_BUDDY_PAGES) {
@@ -378,18 +373,22 @@ fn scan_chunk(
             }
         }
         if !pending.is_empty() {
+            // Only the pending pages' counts, gathered with the small read-through gap that
+            // pays for kpagecount (each word read costs the kernel a page lookup).
             let counts = match &files.count {
-                Some(c) => c.gather(&pending)?,
+                Some(c) => c.gather_gap(&pending, KpageFile::Count.gather_gap())?,
                 None => vec![None; pending.len()],
             };
             for (p, c) in pending.iter().zip(counts) {
                 let bi = (p / bp - blocks.start) as usize;
-                let class = if c.unwrap_or(0) == 0 {
-                    Class::Noflags
-                } else {
-                    Class::Kernel
-                };
-                out[bi].add(class, 1);
+                out[bi].add(
+                    if c.unwrap_or(0) == 0 {
+                        Class::Noflags
+                    } else {
+                        Class::Kernel
+                    },
+                    1,
+                );
             }
         }
         pfn += got as u64;
@@ -428,7 +427,7 @@ pub struct ZoneTotals {
     /// Blocks free but for unmovable pages ([`Block::blocked_by_unmovable`]).
     pub blocked_by_unmovable_blocks: u64,
     /// Blocks by worst class, in [`CLASSES`] order.
-    pub blocks_by_class: Vec<(Class, u64)>,
+    pub blocks_by_class: ClassCounts,
     /// RAM pages.
     pub pages: u64,
     /// Free pages (free and no-flags).
@@ -436,6 +435,32 @@ pub struct ZoneTotals {
 }
 
 impl Record for ZoneTotals {}
+
+/// A count per class, serialized as an object with every class in rank order (`{"free": 3,
+/// "noflags": 0, ...}`), so CSV columns are the same in every row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClassCounts(pub [u64; CLASSES.len()]);
+
+impl ClassCounts {
+    /// The count of `c`.
+    pub fn get(&self, c: Class) -> u64 {
+        CLASSES
+            .iter()
+            .position(|x| *x == c)
+            .map_or(0, |i| self.0[i])
+    }
+}
+
+impl Serialize for ClassCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(CLASSES.len()))?;
+        for (c, n) in CLASSES.iter().zip(self.0) {
+            m.serialize_entry(c.name(), &n)?;
+        }
+        m.end()
+    }
+}
 
 impl ZoneTotals {
     /// Count one block.
@@ -445,12 +470,6 @@ impl ZoneTotals {
         self.blocked_by_unmovable_blocks += u64::from(b.blocked_by_unmovable());
         self.pages += b.pages;
         self.free_pages += b.free_pages + b.noflags_pages;
-        match self.blocks_by_class.iter_mut().find(|(c, _)| *c == b.class) {
-            Some((_, n)) => *n += 1,
-            None => {
-                self.blocks_by_class.push((b.class, 1));
-                self.blocks_by_class.sort();
-            }
-        }
+        self.blocks_by_class.0[CLASSES.iter().position(|c| *c == b.class).unwrap_or(0)] += 1;
     }
 }

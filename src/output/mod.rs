@@ -15,6 +15,7 @@
 //! - 64-bit raw words (`flags_raw`, `pagemap_raw`) also come as a `_hex` string beside the
 //!   number, because common JSON readers round integers above 2^53.
 
+mod flat;
 pub mod metrics;
 pub mod picture;
 mod table;
@@ -23,7 +24,6 @@ pub use table::terminal_width;
 
 use crate::error::{Error, Result};
 use serde::Serialize;
-use serde_json::Value;
 use std::io::{self, Write};
 
 /// How a listing is printed.
@@ -92,6 +92,8 @@ pub struct Sink<W: Write> {
     out: W,
     csv_keys: Option<Vec<String>>,
     table: table::Table,
+    /// A line's bytes, reused from record to record.
+    buf: Vec<u8>,
 }
 
 impl Sink<io::BufWriter<io::Stdout>> {
@@ -113,6 +115,7 @@ impl<W: Write> Sink<W> {
             out,
             csv_keys: None,
             table: table::Table::new(width),
+            buf: Vec::new(),
         }
     }
 
@@ -125,56 +128,71 @@ impl<W: Write> Sink<W> {
     pub fn write<R: Record>(&mut self, rec: &R) -> Result<()> {
         match self.format {
             Format::Json => {
-                // Serialize whole, so a closed pipe surfaces as a write error, not a serde one.
-                let mut line =
-                    serde_json::to_vec(rec).map_err(|e| stdout_error(io::Error::other(e)))?;
-                line.push(b'\n');
-                self.out.write_all(&line).map_err(stdout_error)
+                // Serialize whole into a reused buffer, so a closed pipe surfaces as a write
+                // error, not a serde one.
+                self.buf.clear();
+                serde_json::to_writer(&mut self.buf, rec)
+                    .map_err(|e| stdout_error(io::Error::other(e)))?;
+                self.buf.push(b'\n');
+                self.out.write_all(&self.buf).map_err(stdout_error)
             }
-            Format::Csv => {
-                let fields = flatten(rec)?;
-                if self.csv_keys.is_none() {
-                    let keys: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
-                    self.csv_line(keys.iter().map(String::as_str))?;
-                    self.csv_keys = Some(keys);
-                }
-                // A nested object that is null in this record (a total row's `vma`) flattens to
-                // one key: every header column is looked up by name, so nothing shifts.
-                let keys = self.csv_keys.as_deref().unwrap_or_default();
-                let cells: Vec<String> = if fields.len() == keys.len()
-                    && fields.iter().zip(keys).all(|((k, _), h)| k == h)
-                {
-                    fields.iter().map(|(k, v)| cell(k, v, false)).collect()
-                } else {
-                    keys.iter()
-                        .map(|h| {
-                            fields
-                                .iter()
-                                .find(|(k, _)| k == h)
-                                .map(|(k, v)| cell(k, v, false))
-                                .unwrap_or_default()
-                        })
-                        .collect()
-                };
-                self.csv_line(cells.iter().map(String::as_str))
-            }
+            Format::Csv => self.write_csv(rec),
             Format::Table => {
-                let fields = flatten(rec)?;
+                let fields = fields(rec, true)?;
                 self.table.push::<R, W>(fields, &mut self.out)
             }
         }
     }
 
-    fn csv_line<'a>(&mut self, cells: impl Iterator<Item = &'a str>) -> Result<()> {
-        let mut w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(Vec::new());
-        w.write_record(cells)
-            .map_err(|e| stdout_error(io::Error::other(e)))?;
-        let bytes = w
-            .into_inner()
-            .map_err(|e| stdout_error(io::Error::other(e.to_string())))?;
-        self.out.write_all(&bytes).map_err(stdout_error)
+    fn write_csv<R: Record>(&mut self, rec: &R) -> Result<()> {
+        if self.csv_keys.is_none() {
+            let fields = fields(rec, false)?;
+            let keys: Vec<String> = fields.iter().map(|f| f.key.clone()).collect();
+            self.buf.clear();
+            for (i, k) in keys.iter().enumerate() {
+                csv_cell(&mut self.buf, i, k);
+            }
+            self.buf.push(b'\n');
+            self.csv_keys = Some(keys);
+        }
+        let keys = self.csv_keys.take().unwrap_or_default();
+        // Fast path: the record's leaves come in the header's order (typed records do, unless a
+        // nested object is null); each is rendered straight into the line.
+        let mut line = std::mem::take(&mut self.buf);
+        let header_len = line.len();
+        let mut i = 0usize;
+        let mut aligned = true;
+        let mut text = String::new();
+        flat::walk(rec, &mut |k, leaf| {
+            if !aligned || keys.get(i).is_none_or(|h| h != k) {
+                aligned = false;
+                return;
+            }
+            text.clear();
+            render(&mut text, k, &leaf, false);
+            csv_cell(&mut line, i, &text);
+            i += 1;
+        })
+        .map_err(|e| stdout_error(io::Error::other(e)))?;
+        if !aligned || i != keys.len() {
+            // A null nested object flattens to one key: look every column up by name.
+            line.truncate(header_len);
+            let fields = fields(rec, false)?;
+            for (j, h) in keys.iter().enumerate() {
+                let t = fields
+                    .iter()
+                    .find(|f| &f.key == h)
+                    .map(|f| f.text.as_str())
+                    .unwrap_or("");
+                csv_cell(&mut line, j, t);
+            }
+        }
+        line.push(b'\n');
+        let r = self.out.write_all(&line).map_err(stdout_error);
+        line.clear();
+        self.buf = line;
+        self.csv_keys = Some(keys);
+        r
     }
 
     /// Print the table's last rows and flush everything to the writer. Call it once at the end
@@ -201,64 +219,89 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// The record as flattened `(key, value)` pairs in serde's field order.
-pub fn flatten<R: Serialize>(rec: &R) -> Result<Vec<(String, Value)>> {
-    let v = serde_json::to_value(rec).map_err(|e| stdout_error(io::Error::other(e)))?;
+/// One flattened leaf of a record, rendered.
+#[derive(Clone, Debug)]
+pub struct Field {
+    /// The flattened key (`vma_start`).
+    pub key: String,
+    /// The text (the table's or CSV's rendering).
+    pub text: String,
+    /// A number or null (right-aligned in tables).
+    pub number: bool,
+}
+
+/// The record's leaves in serde's field order, rendered for a table (`human`) or CSV.
+pub fn fields<R: Serialize + ?Sized>(rec: &R, human: bool) -> Result<Vec<Field>> {
     let mut out = Vec::new();
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                flatten_into(k, v, &mut out);
-            }
-        }
-        other => out.push(("value".to_string(), other)),
-    }
+    flat::walk(rec, &mut |k, leaf| {
+        let mut text = String::new();
+        render(&mut text, k, &leaf, human);
+        let number = matches!(
+            leaf,
+            flat::Leaf::Null | flat::Leaf::U64(_) | flat::Leaf::I64(_) | flat::Leaf::F64(_)
+        );
+        out.push(Field {
+            key: k.to_string(),
+            text,
+            number,
+        });
+    })
+    .map_err(|e| stdout_error(io::Error::other(e)))?;
     Ok(out)
 }
 
-fn flatten_into(key: String, v: Value, out: &mut Vec<(String, Value)>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                flatten_into(format!("{key}_{k}"), v, out);
+/// A leaf as text by the vocabulary's rules: `human` is the table's rendering, else CSV's.
+fn render(out: &mut String, key: &str, v: &flat::Leaf<'_>, human: bool) {
+    use flat::Leaf;
+    use std::fmt::Write;
+    let _ = match v {
+        Leaf::Null => {
+            if human {
+                out.push('-');
             }
+            Ok(())
         }
-        other => out.push((key, other)),
-    }
+        Leaf::Bool(b) if human => {
+            out.push_str(if *b { "yes" } else { "no" });
+            Ok(())
+        }
+        Leaf::Bool(b) => write!(out, "{b}"),
+        Leaf::U64(u) if is_hex_key(key) => write!(out, "{u:#x}"),
+        Leaf::U64(u) if human && key.ends_with("_bytes") => {
+            out.push_str(&human_bytes(*u));
+            Ok(())
+        }
+        Leaf::U64(u) => write!(out, "{u}"),
+        Leaf::I64(i) => write!(out, "{i}"),
+        Leaf::F64(f) => write!(out, "{f}"),
+        Leaf::Str(s) | Leaf::Joined(s) => {
+            out.push_str(s);
+            Ok(())
+        }
+    };
 }
 
-/// A flattened value as text: `human` is the table's rendering, else CSV's.
-pub fn cell(key: &str, v: &Value, human: bool) -> String {
-    match v {
-        Value::Null => {
-            if human {
-                "-".into()
-            } else {
-                String::new()
+/// Append one CSV cell (the `i`th of its line), quoted when it must be (RFC 4180).
+fn csv_cell(line: &mut Vec<u8>, i: usize, text: &str) {
+    if i > 0 {
+        line.push(b',');
+    }
+    if text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        || text.starts_with(' ')
+        || text.ends_with(' ')
+    {
+        line.push(b'"');
+        for b in text.bytes() {
+            if b == b'"' {
+                line.push(b'"');
             }
+            line.push(b);
         }
-        Value::Bool(b) => {
-            if human {
-                if *b { "yes" } else { "no" }.into()
-            } else {
-                b.to_string()
-            }
-        }
-        Value::Number(n) => match n.as_u64() {
-            Some(u) if is_hex_key(key) => format!("{u:#x}"),
-            Some(u) if human && key.ends_with("_bytes") => human_bytes(u),
-            _ => n.to_string(),
-        },
-        Value::String(s) => s.clone(),
-        Value::Array(a) => a
-            .iter()
-            .map(|x| match x {
-                Value::String(s) => s.clone(),
-                other => cell(key, other, human),
-            })
-            .collect::<Vec<_>>()
-            .join("|"),
-        Value::Object(_) => v.to_string(),
+        line.push(b'"');
+    } else {
+        line.extend_from_slice(text.as_bytes());
     }
 }
 
@@ -359,7 +402,7 @@ mod tests {
     #[test]
     fn json_lines_keep_numbers_and_nesting() {
         let out = render(Format::Json, &[row(Some(5), "/bin/x")]);
-        let v: Value = serde_json::from_str(out.trim()).expect("json");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
         assert_eq!(v["pfn"], 5);
         assert_eq!(v["vma"]["start"], 4096);
         assert_eq!(v["flags"][1], "anonymous");

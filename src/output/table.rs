@@ -2,9 +2,8 @@
 //! the first batch of rows ([`BATCH`]); later rows reuse them, so memory stays bounded by the
 //! batch whatever the number of rows.
 
-use super::{Record, cell, stdout_error};
+use super::{Field, Record, stdout_error};
 use crate::error::Result;
-use serde_json::Value;
 use std::io::Write;
 
 /// Rows buffered to decide the column widths.
@@ -59,7 +58,7 @@ impl Table {
 
     pub(super) fn push<R: Record, W: Write>(
         &mut self,
-        fields: Vec<(String, Value)>,
+        fields: Vec<Field>,
         out: &mut W,
     ) -> Result<()> {
         let in_group =
@@ -69,7 +68,7 @@ impl Table {
             let keys: Vec<String> = if R::TABLE_COLUMNS.is_empty() {
                 fields
                     .iter()
-                    .map(|(k, _)| k.clone())
+                    .map(|f| f.key.clone())
                     .filter(|k| group.as_deref().is_none_or(|g| !in_group(k, g)))
                     .collect()
             } else {
@@ -83,20 +82,23 @@ impl Table {
         let group_text = self.group.as_deref().map(|g| {
             fields
                 .iter()
-                .filter(|(k, _)| in_group(k, g))
-                .map(|(k, v)| cell(k, v, true))
-                .filter(|s| !s.is_empty() && s != "-")
+                .filter(|f| in_group(&f.key, g))
+                .map(|f| f.text.as_str())
+                .filter(|s| !s.is_empty() && *s != "-")
                 .collect::<Vec<_>>()
                 .join(" ")
         });
         let mut cells = Vec::with_capacity(keys.len());
         for (i, k) in keys.iter().enumerate() {
-            let v = fields.iter().find(|(fk, _)| fk == k).map(|(_, v)| v);
-            let c = v.map(|v| cell(k, v, true)).unwrap_or_else(|| "-".into());
-            if !matches!(v, Some(Value::Number(_)) | Some(Value::Null) | None) {
+            // Fields come in the header's order: look where this one should be first.
+            let f = match fields.get(i) {
+                Some(f) if &f.key == k => Some(f),
+                _ => fields.iter().find(|f| &f.key == k),
+            };
+            if f.is_some_and(|f| !f.number) {
                 self.numeric[i] = false;
             }
-            cells.push(c);
+            cells.push(f.map(|f| f.text.clone()).unwrap_or_else(|| "-".into()));
         }
         self.pending.push((group_text, cells));
         if self.widths.is_some() || self.pending.len() >= BATCH {
@@ -121,7 +123,7 @@ impl Table {
                 .max_by_key(|&i| w[i]);
             let Some(i) = widest else { break };
             let over = total(&w) - self.width;
-            w[i] = (w[i] - over).max(MIN_TEXT);
+            w[i] = w[i].saturating_sub(over).max(MIN_TEXT);
         }
         self.widths = Some(w);
     }

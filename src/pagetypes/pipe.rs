@@ -15,7 +15,8 @@ use std::io::Write;
 enum Dest<'a> {
     Text(Out<'a>),
     Records {
-        sink: Sink<&'a mut dyn Write>,
+        // boxed: a sink is much larger than page-types' text writer
+        sink: Box<Sink<&'a mut dyn Write>>,
         strict: bool,
     },
     Done,
@@ -171,7 +172,7 @@ impl<'a> Pipe<'a> {
                 // the sink takes the writer itself; Out only carried the strictness
                 let w: &'a mut dyn Write = out.into_writer();
                 Dest::Records {
-                    sink: Sink::new(format, w, usize::MAX),
+                    sink: Box::new(Sink::new(format, w, usize::MAX)),
                     strict,
                 }
             }
@@ -202,7 +203,7 @@ impl<'a> Pipe<'a> {
                 self.dest = Dest::Text(o);
                 r
             }
-            Dest::Records { sink, strict } => match sink.finish() {
+            Dest::Records { sink, strict } => match (*sink).finish() {
                 Err(e) if strict => Err(Stop::Error(e)),
                 _ => Ok(()),
             },

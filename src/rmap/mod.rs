@@ -269,14 +269,7 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
         });
     }
 
-    let threads = match q.threads {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(8),
-        n => n,
-    }
-    .clamp(1, groups.len().max(1));
+    let threads = crate::threads::pick(q.threads, 8).clamp(1, groups.len().max(1));
     let next = AtomicUsize::new(0);
     // Early stop: when every target is a small page that kpagecount says is mapped, the pass
     // ends once that many mappings (one per address space) have been found for each.
@@ -407,9 +400,7 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     let mut pfns = pfns.to_vec();
     pfns.sort_unstable();
     pfns.dedup();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    let threads = crate::threads::available()
         .min(8)
         .min(pfns.len() / 256)
         .max(1);

@@ -35,10 +35,8 @@ pub use runs::Collapser;
 pub use translate::Translator;
 
 use crate::addr::Pfn;
-use crate::error::Result;
 use crate::maps::Vma;
 use crate::pagemap::PagemapEntry;
-use crate::root::SysRoot;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -55,23 +53,6 @@ pub const KERNEL_START: u64 = 1 << 63;
 
 /// An address spec: the input grammar's address range.
 pub type AddrSpec = crate::input::AddrRange;
-
-/// Parse `ADDR`, `ADDR+LEN` or `START-END`: kept for callers of the old name, it is
-/// [`crate::input::parse_addr_range`].
-pub fn parse_spec(s: &str) -> Result<AddrSpec> {
-    crate::input::parse_addr_range(s)
-}
-
-/// Parse one address: kept for callers of the old name, it is
-/// [`crate::input::parse_number_for`] with "address".
-pub fn parse_addr(s: &str) -> Result<u64> {
-    crate::input::parse_number_for(s, "address")
-}
-
-/// Parse a PID: kept for callers of the old name, it is [`crate::input::parse_pid`].
-pub fn parse_pid(s: &str, root: &SysRoot) -> Result<u32> {
-    crate::input::parse_pid(s, root)
-}
 
 /// The VMA part of a [`PageRecord`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -187,23 +168,4 @@ impl PageRecord<'_> {
 /// The pagemap PFN of a record as a [`Pfn`], for callers that want the newtype.
 pub fn record_pfn(r: &PageRecord<'_>) -> Option<Pfn> {
     r.pfn.map(Pfn)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn old_names_delegate_to_the_grammar() {
-        assert_eq!(parse_addr("0x10").ok(), Some(16));
-        assert_eq!(parse_addr("10").ok(), Some(10));
-        assert!(parse_addr("0x").is_err());
-        assert!(parse_addr("-1").is_err());
-        let r = parse_spec("0x1000-0x3000").expect("range");
-        assert_eq!((r.start, r.end, r.single), (0x1000, 0x3000, false));
-        assert!(parse_spec("0x3000-0x1000").is_err());
-        assert!(parse_spec("0x1000+0").is_err());
-        assert!(parse_spec("0xffffffffffffffff+2").is_err());
-        assert_eq!(parse_spec("0x1000+8K").map(|r| r.end).ok(), Some(0x3000));
-    }
 }

@@ -5,7 +5,7 @@ use crate::Global;
 use crate::output::{Format, FormatArgs};
 use pgtool::Error;
 use pgtool::input::{parse_addr_range, parse_pid};
-use pgtool::output::{Sink, cell, flatten, hex};
+use pgtool::output::{Sink, fields, hex};
 use pgtool::v2p::{AddrSpec, Collapser, Fact, Field, Fields, PageRecord, Projected, Translator};
 
 /// The most errors about individual ADDRs printed (the rest are counted).
@@ -208,18 +208,19 @@ fn block<W: std::io::Write>(sink: &mut Sink<W>, rec: &PageRecord<'_>) -> Result<
     let page = format!("{} of pid {}", hex(rec.vaddr), rec.pid);
     let all =
         Fields::new(std::iter::once(Field::State).chain(Fields::all().list().iter().copied()));
-    for (k, v) in flatten(&Projected {
+    let projected = Projected {
         rec,
         fields: &all,
         table: true,
-    })? {
-        let value = match (k.as_str(), rec.pfn) {
+    };
+    for f in fields(&projected, true)? {
+        let value = match (f.key.as_str(), rec.pfn) {
             ("pfn", None) if rec.present() => "hidden (needs root or CAP_SYS_ADMIN)".into(),
-            _ => cell(&k, &v, true),
+            _ => f.text,
         };
         sink.write(&Fact {
             page: page.clone(),
-            field: k,
+            field: f.key,
             value,
         })?;
     }
