@@ -9,7 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-const BAD_ADDR: &str = "expected hex with 0x (0x7ffc1000), decimal, ADDR+LEN or START-END";
+const BAD_ADDR: &str =
+    "expected ADDR, ADDR+LEN or START-END (END exclusive), each 0x hex or decimal";
 
 /// How to match stderr.
 enum Err<'a> {
@@ -152,13 +153,13 @@ fn bad_input_table() {
             line("/nonexistent-pgtool/proc: No such file or directory (--root DIR must hold proc/ as `pgtool snapshot DIR` writes it)".into())),
         case("garbage in maps", &["--root", &bad_maps, "v2p", "1234", "0x400000"], 2,
             line(format!("{bad_maps}/proc/1234/maps:2: bad permissions \"rwzp\""))),
-        case("garbage in iomem", &["--root", &bad_iomem, "v2p", "1234", "--json", "0x400000"], 0,
+        case("garbage in iomem", &["--root", &bad_iomem, "v2p", "1234", "--json", "--fields", "all", "0x400000"], 0,
             line(format!("note: {bad_iomem}/proc/iomem:1: expected \"START-END : NAME\"; iomem unknown"))),
-        case("garbage in cgroup table", &["--root", &bad_tsv, "v2p", "1234", "--json", "0x400000"], 0,
+        case("garbage in cgroup table", &["--root", &bad_tsv, "v2p", "1234", "--json", "--fields", "all", "0x400000"], 0,
             line(format!("note: {bad_tsv}/cgroup-inodes.tsv:1: expected INODE<TAB>v2|v1-memory<TAB>PATH; memcg_path unknown"))),
         case("missing pagemap", &["--root", &no_pagemap, "v2p", "1234", "0x400000"], 2,
             line(format!("{no_pagemap}/proc/1234/pagemap: No such file or directory (the snapshot has no pagemap for 1234: save it with `pgtool snapshot {no_pagemap} --pid 1234`)"))),
-        case("missing kpage files", &["--root", &no_kpage, "v2p", "1234", "--json", "0x400000"], 0,
+        case("missing kpage files", &["--root", &no_kpage, "v2p", "1234", "--json", "--fields", "all", "0x400000"], 0,
             Err::Is(format!(
                 "pgtool: note: {d}/proc/kpageflags: No such file or directory; flags unknown\n\
                  pgtool: note: {d}/proc/kpagecount: No such file or directory; kpagecount unknown\n\

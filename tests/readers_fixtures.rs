@@ -204,7 +204,7 @@ fn cgroup_table_on_fixture() {
 
 fn v2p_json(root: &std::path::Path, args: &[&str]) -> (Vec<Value>, Run) {
     let root = root.to_str().expect("utf8");
-    let mut a = vec!["--root", root, "v2p", "1234", "--json"];
+    let mut a = vec!["--root", root, "v2p", "1234", "--json", "--fields", "all"];
     a.extend_from_slice(args);
     let run = pgtool(&a);
     (json_lines(&run.stdout), run)
@@ -235,11 +235,14 @@ fn v2p_on_fixture_every_field() {
             "pfn": 0x100, "phys_addr": 0x100010u64, "soft_dirty": false, "exclusive": false,
             "uffd_wp": false, "file_shared": true, "guard": false, "swap_type": null,
             "swap_offset": null, "kpagecount": 3,
-            "flags": ["referenced", "uptodate", "lru", "mmap", "mappedtodisk"],
+            // pagemap's file/shared-anon bit is named too (one decoding for every listing)
+            "flags": ["referenced", "uptodate", "lru", "mmap", "mappedtodisk", "file"],
             "flags_raw": K_REFERENCED | K_UPTODATE | K_LRU | K_MMAP | K_MAPPEDTODISK,
+            "flags_raw_hex": format!("{:#x}", K_REFERENCED | K_UPTODATE | K_LRU | K_MMAP | K_MAPPEDTODISK),
             "memcg_ino": 42, "memcg_path": "/sys/fs/cgroup/fixture.slice",
             "iomem": "System RAM > Kernel code", "head_pfn": null, "folio_pages": null,
-            "pagemap_raw": PRESENT | FILE | 0x100, "vma": vma0,
+            "pagemap_raw": PRESENT | FILE | 0x100,
+            "pagemap_raw_hex": format!("{:#x}", PRESENT | FILE | 0x100), "vma": vma0,
         })
     );
     // never touched: everything physical is null
@@ -269,7 +272,15 @@ fn v2p_on_fixture_every_field() {
     );
     assert_eq!(
         r2["flags"],
-        json!(["uptodate", "lru", "mmap", "anonymous", "swapbacked"])
+        json!([
+            "uptodate",
+            "lru",
+            "mmap",
+            "anonymous",
+            "swapbacked",
+            "softdirty",
+            "mmap_exclusive"
+        ])
     );
     assert_eq!(r2["vma"]["path"], json!(""));
     // swapped
@@ -336,30 +347,33 @@ fn v2p_on_fixture_csv_and_table() {
         "v2p",
         "1234",
         "--csv",
+        "--fields",
+        "all",
         "0x400000",
         "0x7f0000001000",
     ]);
     assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
+    // The CSV header is the JSON keys; addresses, PFNs and raw words are 0x hex.
     assert_eq!(
         lines[0],
         "pid,vaddr,present,swapped,pfn,phys_addr,soft_dirty,exclusive,uffd_wp,file_shared,guard,\
-swap_type,swap_offset,kpagecount,flags,flags_raw,memcg_ino,memcg_path,iomem,head_pfn,\
-folio_pages,pagemap_raw,vma_start,vma_end,vma_perms,vma_path"
+swap_type,swap_offset,kpagecount,flags,flags_raw,flags_raw_hex,memcg_ino,memcg_path,iomem,\
+head_pfn,folio_pages,pagemap_raw,pagemap_raw_hex,vma_start,vma_end,vma_perms,vma_path"
     );
+    let fl = K_REFERENCED | K_UPTODATE | K_LRU | K_MMAP | K_MAPPEDTODISK;
+    let pm = PRESENT | FILE | 0x100;
     assert_eq!(
         lines[1],
         format!(
-            "1234,4194304,true,false,256,1048576,false,false,false,true,false,,,3,\
-referenced|uptodate|lru|mmap|mappedtodisk,{},42,/sys/fs/cgroup/fixture.slice,\
-System RAM > Kernel code,,,{},4194304,4202496,r-xp,/usr/bin/fixture",
-            K_REFERENCED | K_UPTODATE | K_LRU | K_MMAP | K_MAPPEDTODISK,
-            PRESENT | FILE | 0x100
+            "1234,0x400000,true,false,0x100,0x100000,false,false,false,true,false,,,3,\
+referenced|uptodate|lru|mmap|mappedtodisk|file,{fl:#x},{fl:#x},42,/sys/fs/cgroup/fixture.slice,\
+System RAM > Kernel code,,,{pm:#x},{pm:#x},0x400000,0x402000,r-xp,/usr/bin/fixture"
         )
     );
     assert!(
         lines[2]
-            .starts_with("1234,139637976731648,false,true,,,false,false,false,false,false,3,4660,")
+            .starts_with("1234,0x7f0000001000,false,true,,,false,false,false,false,false,3,4660,")
     );
     let run = pgtool(&["--root", root, "v2p", "1234", "0x400000"]);
     assert_eq!(run.code, 0);
