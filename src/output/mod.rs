@@ -16,6 +16,7 @@
 //!   number, because common JSON readers round integers above 2^53.
 
 mod flat;
+mod json;
 pub mod metrics;
 pub mod picture;
 mod table;
@@ -131,16 +132,12 @@ impl<W: Write> Sink<W> {
                 // Serialize whole into a reused buffer, so a closed pipe surfaces as a write
                 // error, not a serde one.
                 self.buf.clear();
-                serde_json::to_writer(&mut self.buf, rec)
-                    .map_err(|e| stdout_error(io::Error::other(e)))?;
+                json::write(&mut self.buf, rec).map_err(|e| stdout_error(io::Error::other(e)))?;
                 self.buf.push(b'\n');
                 self.out.write_all(&self.buf).map_err(stdout_error)
             }
             Format::Csv => self.write_csv(rec),
-            Format::Table => {
-                let fields = fields(rec, true)?;
-                self.table.push::<R, W>(fields, &mut self.out)
-            }
+            Format::Table => self.table.push(rec, &mut self.out),
         }
     }
 

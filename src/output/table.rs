@@ -2,7 +2,8 @@
 //! the first batch of rows ([`BATCH`]); later rows reuse them, so memory stays bounded by the
 //! batch whatever the number of rows.
 
-use super::{Field, Record, stdout_error};
+use super::flat::Leaf;
+use super::{Record, stdout_error};
 use crate::error::Result;
 use std::io::Write;
 
@@ -56,14 +57,11 @@ impl Table {
         }
     }
 
-    pub(super) fn push<R: Record, W: Write>(
-        &mut self,
-        fields: Vec<Field>,
-        out: &mut W,
-    ) -> Result<()> {
+    pub(super) fn push<R: Record, W: Write>(&mut self, rec: &R, out: &mut W) -> Result<()> {
         let in_group =
             |k: &str, g: &str| k == g || k.strip_prefix(g).is_some_and(|r| r.starts_with('_'));
         if self.keys.is_none() {
+            let fields = super::fields(rec, true)?;
             let group = R::TABLE_GROUP.map(str::to_string);
             let keys: Vec<String> = if R::TABLE_COLUMNS.is_empty() {
                 fields
@@ -78,28 +76,54 @@ impl Table {
             self.keys = Some(keys);
             self.group = group;
         }
-        let keys = self.keys.as_deref().unwrap_or_default();
-        let group_text = self.group.as_deref().map(|g| {
-            fields
-                .iter()
-                .filter(|f| in_group(&f.key, g))
-                .map(|f| f.text.as_str())
-                .filter(|s| !s.is_empty() && *s != "-")
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
-        let mut cells = Vec::with_capacity(keys.len());
-        for (i, k) in keys.iter().enumerate() {
-            // Fields come in the header's order: look where this one should be first.
-            let f = match fields.get(i) {
-                Some(f) if &f.key == k => Some(f),
-                _ => fields.iter().find(|f| &f.key == k),
-            };
-            if f.is_some_and(|f| !f.number) {
-                self.numeric[i] = false;
+        // Render only the leaves the table shows (and the group's), straight into their cells.
+        let keys = self.keys.take().unwrap_or_default();
+        let group = self.group.take();
+        let mut cells = vec![String::new(); keys.len()];
+        let mut seen = vec![false; keys.len()];
+        let mut group_text = group.as_ref().map(|_| String::new());
+        let mut next = 0usize;
+        let numeric = &mut self.numeric;
+        super::flat::walk(rec, &mut |k, leaf| {
+            if let (Some(g), Some(t)) = (group.as_deref(), group_text.as_mut())
+                && in_group(k, g)
+            {
+                let mut one = String::new();
+                super::render(&mut one, k, &leaf, true);
+                if !one.is_empty() && one != "-" {
+                    if !t.is_empty() {
+                        t.push(' ');
+                    }
+                    t.push_str(&one);
+                }
+                return;
             }
-            cells.push(f.map(|f| f.text.clone()).unwrap_or_else(|| "-".into()));
+            // Leaves usually come in the columns' order: look at the next column first.
+            let i = match keys.get(next) {
+                Some(c) if c == k => next,
+                _ => match keys.iter().position(|c| c == k) {
+                    Some(i) => i,
+                    None => return,
+                },
+            };
+            next = i + 1;
+            super::render(&mut cells[i], k, &leaf, true);
+            seen[i] = true;
+            if !matches!(
+                leaf,
+                Leaf::Null | Leaf::U64(_) | Leaf::I64(_) | Leaf::F64(_)
+            ) {
+                numeric[i] = false;
+            }
+        })
+        .map_err(|e| stdout_error(std::io::Error::other(e)))?;
+        for (c, s) in cells.iter_mut().zip(&seen) {
+            if !s {
+                c.push('-');
+            }
         }
+        self.keys = Some(keys);
+        self.group = group;
         self.pending.push((group_text, cells));
         if self.widths.is_some() || self.pending.len() >= BATCH {
             self.flush(out)?;
