@@ -8,10 +8,6 @@ use pgtool::slab::{SortBy, Source, alloc_calls, metrics, records, sample, trends
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn duration(s: &str) -> Result<Duration, String> {
-    pgtool::input::parse_duration(s).map_err(|e| e.to_string())
-}
-
 /// Sample /proc/slabinfo (or /sys/kernel/slab) and list caches by size and growth.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -31,8 +27,8 @@ Exit status: 0 listed; 1 --suspects found none, or --alloc-calls found no call s
 system error (not root, a damaged --root tree).")]
 pub struct Args {
     /// Time between samples: 250ms, 2s, 1m (a bare number is seconds).
-    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = duration)]
-    pub interval: Duration,
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub interval: String,
     /// Number of samples (leak suspects need at least 2: active objects grow in every one).
     #[arg(long, default_value_t = 3, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -62,6 +58,8 @@ pub struct Args {
 /// Run `pgtool slab`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let root = g.sysroot();
+    // parsed here, not by clap, so a bad token gets the grammar's own message as everywhere
+    let interval: Duration = pgtool::input::parse_duration(&args.interval)?;
     let top = if args.top == 0 { usize::MAX } else { args.top };
     if let Some(cache) = &args.alloc_calls {
         let calls = alloc_calls(&root, cache)?;
@@ -82,7 +80,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let mut source = Source::Slabinfo;
     for i in 0..count {
         if i > 0 {
-            std::thread::sleep(args.interval);
+            std::thread::sleep(interval);
         }
         let (s, caches) = sample(&root, args.sysfs.then_some(Source::Sysfs))?;
         source = s;
@@ -90,7 +88,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     }
     let mut recs = records(&trends(&samples), args.sort, source, pgtool::page_size());
     if let Some(p) = &args.prometheus {
-        let window = args.interval.saturating_mul(args.count.saturating_sub(1));
+        let window = interval.saturating_mul(args.count.saturating_sub(1));
         metrics(&recs, window)?.write_textfile(p)?;
     }
     let suspects: Vec<String> = recs
@@ -121,7 +119,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     };
     sink.text(&format!(
         "{count} samples {:?} apart from {src}; leak suspects (active objects grew in every sample):",
-        args.interval
+        interval
     ))?;
     // The suspects, wrapped to the table's 100 columns.
     let mut line = String::from(" ");
