@@ -24,6 +24,7 @@ pub mod kfence;
 pub mod kpage;
 pub mod kpageflags;
 pub mod maps;
+pub mod mem;
 pub mod output;
 pub mod page_owner;
 pub mod pagemap;

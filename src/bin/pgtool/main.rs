@@ -8,6 +8,7 @@ mod generate;
 mod hwpoison;
 mod idle;
 mod kfence;
+mod mem;
 mod output;
 mod page_owner;
 mod peek;
@@ -83,6 +84,8 @@ enum Command {
     Kfence(kfence::Args),
     /// Read a process's memory at an address, as a hexdump, raw bytes or JSON.
     Peek(peek::Args),
+    /// Who uses the memory: RSS, PSS, USS, swap per process, mapping, library, memcg, user.
+    Mem(mem::Args),
     /// Write man pages or shell completions.
     #[command(hide = true)]
     Generate(generate::Args),
@@ -102,6 +105,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Slab(a) => slab::run(a, g),
         Command::Kfence(a) => kfence::run(a, g),
         Command::Peek(a) => peek::run(a, g),
+        Command::Mem(a) => mem::run(a, g),
         Command::Generate(a) => generate::run(a),
     }
 }

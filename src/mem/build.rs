@@ -1,0 +1,661 @@
+//! Building a [`Report`]: select the address spaces, choose the source (pages or
+//! smaps_rollup), walk, and sum into rows.
+
+use super::procs::{self, Target};
+use super::records::{self, LibraryRow, MappingRow, MemcgRow, ProcessRow, Rows, UserRow};
+use super::rollup;
+use super::scan::{self, PageFiles, Walker};
+use super::usage::{Usage, UsageBytes};
+use super::{By, Report, Request, Source, Stats};
+use crate::cgroup::CgroupIndex;
+use crate::error::{Error, Result};
+use crate::maps::{self, Vma, VmaKind};
+use crate::root::SysRoot;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Build the report `req` asks for.
+pub fn report(root: &SysRoot, req: &Request) -> Result<Report> {
+    let (all, gone) = procs::list_targets(root)?;
+    let targets = select(root, &all, req)?;
+    // Processes that vanished while listing matter only when every process was asked for.
+    let gone = if req.pids.is_empty() && req.comm.is_empty() {
+        gone
+    } else {
+        0
+    };
+    let mut stats = Stats {
+        exited: gone,
+        shared_mm: targets.iter().map(|t| t.also.len() as u64).sum(),
+        ..Stats::default()
+    };
+    let mut notes = Vec::new();
+    let files = if req.rollup {
+        None
+    } else {
+        open_files(root, req.by == By::Memcg)?
+    };
+    let (rows, source) = match files {
+        Some(files) => match by_pages(root, req, &all, &targets, &files, &mut stats, &mut notes)? {
+            Some(rows) => (rows, Source::Pages),
+            None => {
+                notes.clear();
+                stats = Stats {
+                    exited: gone,
+                    shared_mm: stats.shared_mm,
+                    ..Stats::default()
+                };
+                notes.push(hidden_note(root));
+                (
+                    by_rollup(root, req, &targets, &mut stats, &mut notes)?,
+                    Source::Rollup,
+                )
+            }
+        },
+        None => {
+            if !req.rollup {
+                notes.push(hidden_note(root));
+            }
+            (
+                by_rollup(root, req, &targets, &mut stats, &mut notes)?,
+                Source::Rollup,
+            )
+        }
+    };
+    if stats.exited > 0 {
+        notes.push(format!(
+            "{} process(es) exited while being read: skipped",
+            stats.exited
+        ));
+    }
+    if stats.read == 0 {
+        return Err(Error::NotFound(
+            "no process could be read (every selected process exited or was unreadable)".into(),
+        ));
+    }
+    Ok(Report {
+        rows,
+        source,
+        notes,
+        stats,
+    })
+}
+
+fn hidden_note(root: &SysRoot) -> String {
+    if root.is_live() {
+        "PFNs are hidden (pgtool is not root / lacks CAP_SYS_ADMIN, or kpagecount is unreadable): \
+         RSS, PSS, swap and SwapPss come from each /proc/PID/smaps_rollup; uss is its \
+         Private_Clean+Private_Dirty; THP, zero-page and file/shmem RSS are unknown (null)"
+            .into()
+    } else {
+        "the snapshot has no kpagecount: figures come from its smaps_rollup files; THP, \
+         zero-page and file/shmem RSS are unknown (null)"
+            .into()
+    }
+}
+
+/// kpageflags + kpagecount (+ kpagecgroup), or `None` when they cannot be read for lack of
+/// privilege (live) or are not in the snapshot.
+fn open_files(root: &SysRoot, memcg: bool) -> Result<Option<PageFiles>> {
+    match PageFiles::open(root, memcg) {
+        Ok(f) => Ok(Some(f)),
+        Err(Error::Io { source, .. })
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::EACCES) | Some(libc::EPERM)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(Error::Io { source, path, .. })
+            if !root.is_live()
+                && source.kind() == std::io::ErrorKind::NotFound
+                && path == root.kpagecount() =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Apply `--pid` (with `--children`), `--comm` and `--cgroup`.
+fn select(root: &SysRoot, all: &[Target], req: &Request) -> Result<Vec<Target>> {
+    let mut v: Vec<Target> = all.to_vec();
+    if !req.pids.is_empty() {
+        for &p in &req.pids {
+            if !all.iter().any(|t| t.pid == p || t.also.contains(&p)) {
+                return Err(Error::NoSuchProcess { pid: p });
+            }
+        }
+        let want = if req.children {
+            procs::with_descendants(all, &req.pids)
+        } else {
+            req.pids.iter().copied().collect()
+        };
+        v.retain(|t| want.contains(&t.pid) || t.also.iter().any(|p| want.contains(p)));
+    }
+    if !req.comm.is_empty() {
+        v.retain(|t| req.comm.contains(&t.comm));
+        if v.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no process named {} (as in /proc/PID/comm, at most 15 bytes)",
+                req.comm
+                    .iter()
+                    .map(|c| crate::input::quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if let Some(spec) = &req.cgroup {
+        let (kind, rel) = cgroup_filter(root, spec)?;
+        v.retain(|t| {
+            procs::cgroup_of(root, t.pid, kind).is_some_and(|p| procs::cgroup_within(&p, &rel))
+        });
+        if v.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no selected process is in cgroup {} or below it",
+                crate::input::quote(spec)
+            )));
+        }
+    }
+    Ok(v)
+}
+
+/// The hierarchy and the path relative to its mount that `--cgroup SPEC` names.
+fn cgroup_filter(root: &SysRoot, spec: &str) -> Result<(&'static str, String)> {
+    let idx = CgroupIndex::build(root)?;
+    let cg = if let Some(n) = spec.strip_prefix('@') {
+        let ino = crate::cgroup::parse_inode(n).ok_or_else(|| {
+            Error::Usage(format!(
+                "bad cgroup {}: expected a path or @INODE (0x hex or decimal)",
+                crate::input::quote(spec)
+            ))
+        })?;
+        idx.memcg(ino)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("no memory cgroup has inode {ino} (@{n})")))?
+    } else if spec.is_empty() {
+        return Err(Error::Usage(
+            "empty --cgroup: give a cgroup path or @INODE".into(),
+        ));
+    } else {
+        idx.lookup_path(Path::new(spec))?
+    };
+    let mount = idx
+        .hierarchies()
+        .iter()
+        .find(|h| h.kind == cg.hierarchy)
+        .map(|h| h.mount.clone())
+        .unwrap_or_default();
+    let rel = cg.path.strip_prefix(&mount).unwrap_or(&cg.path);
+    Ok((cg.hierarchy, format!("/{}", rel.display())))
+}
+
+/// Sums as the walk goes.
+#[derive(Default)]
+struct Agg {
+    process: Vec<(Target, Usage, &'static str, Option<UsageBytes>)>,
+    mapping: Vec<MappingRow>,
+    library: HashMap<String, (Usage, u64)>,
+    memcg: HashMap<u64, Usage>,
+}
+
+/// Per-page report; `Ok(None)` when PFNs turn out to be hidden (fall back to smaps_rollup).
+fn by_pages(
+    root: &SysRoot,
+    req: &Request,
+    all: &[Target],
+    targets: &[Target],
+    files: &PageFiles,
+    stats: &mut Stats,
+    notes: &mut Vec<String>,
+) -> Result<Option<Rows>> {
+    let swap_refs = if swap_in_use(root) {
+        let pids: Vec<u32> = all.iter().map(|t| t.pid).collect();
+        scan::count_swap_refs(root, &pids)
+    } else {
+        HashMap::new()
+    };
+    let walker = Walker {
+        files,
+        swap_refs: &swap_refs,
+        batch: if req.batch == 0 {
+            scan::BATCH_PAGES
+        } else {
+            req.batch
+        },
+    };
+    let mut agg = Agg::default();
+    let mut first_err: Option<Error> = None;
+    let mut unreadable = 0u64;
+    let mut precise = false;
+    for t in targets {
+        let vmas = match maps::read_maps(root, t.pid) {
+            Ok(v) => v,
+            Err(e) if e.is_process_gone() && root.is_live() => {
+                stats.exited += 1;
+                continue;
+            }
+            Err(e) => {
+                unreadable += 1;
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
+        let vmas: Vec<Vma> = vmas.into_iter().filter(|v| selected(v, req)).collect();
+        let mut parts: Vec<(usize, u64, Usage)> = Vec::new();
+        let walked = walker.walk(root, t.pid, &vmas, |i, cg, u| parts.push((i, cg, *u)));
+        let ws = match walked {
+            Ok(ws) => ws,
+            Err(e) if e.is_process_gone() && root.is_live() => {
+                stats.exited += 1;
+                continue;
+            }
+            Err(e) => {
+                if !root.is_live()
+                    && !root.pid_file(t.pid, "pagemap").exists()
+                    && matches!(req.by, By::Process | By::User)
+                    && let Some(u) = read_rollup(root, t.pid)
+                {
+                    agg.process
+                        .push((t.clone(), Usage::default(), "smaps_rollup", Some(u)));
+                    stats.read += 1;
+                    continue;
+                }
+                unreadable += 1;
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
+        if ws.hidden > 0 {
+            return Ok(None);
+        }
+        if root.is_live() && procs::read_status(root, t.pid).is_none_or(|s| s.dead) {
+            stats.exited += 1; // exited during the walk: its figures are partial
+            continue;
+        }
+        stats.read += 1;
+        stats.large_folio_pages += ws.large_folio_pages;
+        precise |= ws.folio_counts_differ;
+        add_process(&mut agg, req.by, t, &vmas, &parts);
+    }
+    if unreadable > 0 {
+        let first = first_err.map(|e| e.to_string()).unwrap_or_default();
+        if stats.read == 0 && !req.pids.is_empty() {
+            return Err(Error::NotFound(first));
+        }
+        notes.push(format!(
+            "{unreadable} process(es) could not be read: skipped (first: {first})"
+        ));
+    }
+    stats.unreadable = unreadable;
+    if stats.large_folio_pages > 0 {
+        notes.push(large_folio_note(root, stats.large_folio_pages, precise));
+    }
+    if !swap_refs.is_empty() {
+        notes.push(
+            "SwapPss divides each swap slot by the page-table references pgtool counted over \
+             every process; the kernel divides by the slot's swap count, which also counts \
+             shmem and swap-cache references (SwapPss may read higher here); shmem pages in \
+             swap are not seen"
+                .into(),
+        );
+    }
+    finish(root, req.by, agg).map(Some)
+}
+
+/// Does `--path` (and `--by library`: file mappings only) select this mapping?
+fn selected(v: &Vma, req: &Request) -> bool {
+    (req.by != By::Library || v.kind == VmaKind::File)
+        && (req.paths.is_empty() || req.paths.iter().any(|p| v.matches_name(p)))
+}
+
+fn add_process(agg: &mut Agg, by: By, t: &Target, vmas: &[Vma], parts: &[(usize, u64, Usage)]) {
+    match by {
+        By::Process | By::User => {
+            let mut u = Usage::default();
+            parts.iter().for_each(|(_, _, p)| u.merge(p));
+            agg.process.push((t.clone(), u, "pages", None));
+        }
+        By::Mapping => {
+            let mut by_name: Vec<(String, Usage, u64)> = Vec::new();
+            let mut last_vma = usize::MAX;
+            for (i, _, u) in parts {
+                let name = vmas[*i].display_name();
+                let e = match by_name.iter().position(|(n, _, _)| n == name) {
+                    Some(k) => &mut by_name[k],
+                    None => {
+                        by_name.push((name.to_string(), Usage::default(), 0));
+                        let k = by_name.len() - 1;
+                        &mut by_name[k]
+                    }
+                };
+                e.1.merge(u);
+                if *i != last_vma {
+                    e.2 += 1;
+                    last_vma = *i;
+                }
+            }
+            for (name, u, n) in by_name {
+                agg.mapping.push(MappingRow {
+                    pid: Some(t.pid),
+                    comm: Some(t.comm.clone()),
+                    mapping: Some(name),
+                    vmas: n,
+                    usage: u.bytes(),
+                    total: false,
+                });
+            }
+        }
+        By::Library => {
+            let mut seen: Vec<&str> = Vec::new();
+            for (i, _, u) in parts {
+                let path = vmas[*i].path.as_str();
+                let e = agg.library.entry(path.to_string()).or_default();
+                e.0.merge(u);
+                if !seen.contains(&path) {
+                    seen.push(path);
+                    e.1 += 1;
+                }
+            }
+        }
+        By::Memcg => {
+            for (_, cg, u) in parts.iter().filter(|(_, _, u)| !u.is_empty()) {
+                agg.memcg.entry(*cg).or_default().merge(u);
+            }
+        }
+    }
+}
+
+fn finish(root: &SysRoot, by: By, agg: Agg) -> Result<Rows> {
+    let live = root.is_live();
+    Ok(match by {
+        By::Process => Rows::Process(process_rows(live, agg.process)),
+        By::User => Rows::User(user_rows(live, agg.process)),
+        By::Mapping => {
+            let mut v = agg.mapping;
+            v.sort_by(|a, b| {
+                b.usage
+                    .pss_bytes
+                    .cmp(&a.usage.pss_bytes)
+                    .then(a.pid.cmp(&b.pid))
+            });
+            let total = records::sum(v.iter().map(|r| r.usage));
+            v.push(MappingRow {
+                pid: None,
+                comm: None,
+                mapping: None,
+                vmas: v.iter().map(|r| r.vmas).sum(),
+                usage: total,
+                total: true,
+            });
+            Rows::Mapping(v)
+        }
+        By::Library => {
+            let mut v: Vec<LibraryRow> = agg
+                .library
+                .into_iter()
+                .map(|(path, (u, n))| LibraryRow {
+                    path: Some(path),
+                    processes: n,
+                    usage: u.bytes(),
+                    total: false,
+                })
+                .collect();
+            v.sort_by(|a, b| {
+                b.usage
+                    .pss_bytes
+                    .cmp(&a.usage.pss_bytes)
+                    .then(a.path.cmp(&b.path))
+            });
+            let total = records::sum(v.iter().map(|r| r.usage));
+            v.push(LibraryRow {
+                path: None,
+                processes: 0,
+                usage: total,
+                total: true,
+            });
+            Rows::Library(v)
+        }
+        By::Memcg => {
+            let idx = CgroupIndex::build(root)?;
+            let mut v: Vec<MemcgRow> = agg
+                .memcg
+                .into_iter()
+                .map(|(ino, u)| MemcgRow {
+                    memcg_ino: Some(ino),
+                    memcg_path: idx.memcg(ino).map(|c| c.path.display().to_string()),
+                    usage: u.bytes(),
+                    total: false,
+                })
+                .collect();
+            v.sort_by(|a, b| {
+                b.usage
+                    .pss_bytes
+                    .cmp(&a.usage.pss_bytes)
+                    .then(a.memcg_ino.cmp(&b.memcg_ino))
+            });
+            let total = records::sum(v.iter().map(|r| r.usage));
+            v.push(MemcgRow {
+                memcg_ino: None,
+                memcg_path: None,
+                usage: total,
+                total: true,
+            });
+            Rows::Memcg(v)
+        }
+    })
+}
+
+type ProcAgg = Vec<(Target, Usage, &'static str, Option<UsageBytes>)>;
+
+fn process_rows(live: bool, procs: ProcAgg) -> Vec<ProcessRow> {
+    let mut names: HashMap<u32, String> = HashMap::new();
+    let mut v: Vec<ProcessRow> = procs
+        .into_iter()
+        .map(|(t, u, source, rolled)| ProcessRow {
+            pid: Some(t.pid),
+            user: t.uid.map(|id| {
+                names
+                    .entry(id)
+                    .or_insert_with(|| procs::user_name(id, live))
+                    .clone()
+            }),
+            comm: Some(t.comm),
+            uid: t.uid,
+            usage: rolled.unwrap_or_else(|| u.bytes()),
+            mm_pids: t.also,
+            source,
+            total: false,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.usage
+            .pss_bytes
+            .cmp(&a.usage.pss_bytes)
+            .then(a.pid.cmp(&b.pid))
+    });
+    let total = records::sum(v.iter().map(|r| r.usage));
+    let source = match v
+        .iter()
+        .map(|r| r.source)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        s if s.len() == 1 => s.into_iter().next().unwrap_or("pages"),
+        _ => "mixed",
+    };
+    v.push(ProcessRow {
+        pid: None,
+        comm: None,
+        user: None,
+        uid: None,
+        usage: total,
+        mm_pids: Vec::new(),
+        source,
+        total: true,
+    });
+    v
+}
+
+fn user_rows(live: bool, procs: ProcAgg) -> Vec<UserRow> {
+    let rows = process_rows(live, procs);
+    let mut by: Vec<(Option<u32>, Option<String>, Vec<UsageBytes>)> = Vec::new();
+    for r in rows.iter().filter(|r| !r.total) {
+        match by.iter_mut().find(|(u, _, _)| *u == r.uid) {
+            Some(e) => e.2.push(r.usage),
+            None => by.push((r.uid, r.user.clone(), vec![r.usage])),
+        }
+    }
+    let mut v: Vec<UserRow> = by
+        .into_iter()
+        .map(|(uid, user, us)| UserRow {
+            uid,
+            user,
+            processes: us.len() as u64,
+            usage: records::sum(us.into_iter()),
+            total: false,
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.usage
+            .pss_bytes
+            .cmp(&a.usage.pss_bytes)
+            .then(a.uid.cmp(&b.uid))
+    });
+    let total = records::sum(v.iter().map(|r| r.usage));
+    let n = v.iter().map(|r| r.processes).sum();
+    v.push(UserRow {
+        uid: None,
+        user: None,
+        processes: n,
+        usage: total,
+        total: true,
+    });
+    v
+}
+
+fn read_rollup(root: &SysRoot, pid: u32) -> Option<UsageBytes> {
+    let text = std::fs::read_to_string(root.pid_file(pid, "smaps_rollup")).ok()?;
+    rollup::usage_from_rollup(&text)
+}
+
+/// Per-process figures from smaps_rollup (`--by process` and `--by user` only).
+fn by_rollup(
+    root: &SysRoot,
+    req: &Request,
+    targets: &[Target],
+    stats: &mut Stats,
+    notes: &mut Vec<String>,
+) -> Result<Rows> {
+    if !matches!(req.by, By::Process | By::User) || !req.paths.is_empty() {
+        return Err(Error::Unsupported {
+            path: root.kpagecount(),
+            what: "per-page accounting (--by mapping/library/memcg, --path)".into(),
+            hint: "needs root (CAP_SYS_ADMIN) to read PFNs, or a snapshot with kpagecount".into(),
+        });
+    }
+    let mut procs: ProcAgg = Vec::new();
+    let mut unreadable = 0u64;
+    let mut first: Option<String> = None;
+    for t in targets {
+        let path = root.pid_file(t.pid, "smaps_rollup");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match rollup::usage_from_rollup(&text) {
+                Some(u) => {
+                    procs.push((t.clone(), Usage::default(), "smaps_rollup", Some(u)));
+                    stats.read += 1;
+                }
+                None if text.is_empty() && root.is_live() => stats.exited += 1,
+                None => {
+                    unreadable += 1;
+                    first.get_or_insert(format!("{}: no Rss field", path.display()));
+                }
+            },
+            Err(e)
+                if root.is_live()
+                    && matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH)) =>
+            {
+                stats.exited += 1
+            }
+            Err(e) => {
+                unreadable += 1;
+                first.get_or_insert(Error::pid_io(t.pid, &path, e).to_string());
+            }
+        }
+    }
+    if unreadable > 0 {
+        let first = first.unwrap_or_default();
+        if stats.read == 0 && !req.pids.is_empty() {
+            return Err(Error::NotFound(first));
+        }
+        notes.push(format!(
+            "{unreadable} process(es) could not be read: skipped (first: {first})"
+        ));
+    }
+    stats.unreadable = unreadable;
+    let live = root.is_live();
+    Ok(match req.by {
+        By::User => Rows::User(user_rows(live, procs)),
+        _ => Rows::Process(process_rows(live, procs)),
+    })
+}
+
+/// Swap is in use (meminfo SwapTotal > SwapFree): SwapPss needs every slot's references.
+fn swap_in_use(root: &SysRoot) -> bool {
+    let Ok(text) = std::fs::read_to_string(root.proc().join("meminfo")) else {
+        return false;
+    };
+    let m = rollup::parse_kb_fields(&text);
+    m.get("SwapTotal").copied().unwrap_or(0) > m.get("SwapFree").copied().unwrap_or(0)
+}
+
+fn large_folio_note(root: &SysRoot, pages: u64, precise: bool) -> String {
+    let head = format!(
+        "{} KiB were in large folios (THP/mTHP): their PSS divides each page by kpagecount",
+        pages * crate::addr::page_size() / 1024
+    );
+    let config = kernel_config_no_page_mapcount(root);
+    if precise || config == Some(false) {
+        format!(
+            "{head}, which on this kernel is the per-page map count \
+             (folio_precise_page_mapcount, CONFIG_NO_PAGE_MAPCOUNT off{}), the count smaps uses: \
+             PSS is exact",
+            if precise {
+                ": counts differ inside a folio"
+            } else {
+                ""
+            }
+        )
+    } else if config == Some(true) {
+        format!(
+            "{head}, which with CONFIG_NO_PAGE_MAPCOUNT is the folio's average map count (as in \
+             smaps): PSS agrees with smaps_rollup but is an average over each folio"
+        )
+    } else {
+        format!(
+            "{head}: the per-page map count smaps uses, or, on Linux >= 6.15 with \
+             CONFIG_NO_PAGE_MAPCOUNT, the folio's average map count (smaps uses the same \
+             average): either way PSS agrees with smaps_rollup, but may be an average per folio"
+        )
+    }
+}
+
+/// `Some(true/false)` when the kernel's config is known (a `/boot/config-RELEASE` file, or a
+/// kernel older than 6.15, which always counts per page); `None` otherwise.
+fn kernel_config_no_page_mapcount(root: &SysRoot) -> Option<bool> {
+    let rel = std::fs::read_to_string(root.proc().join("sys/kernel/osrelease")).ok()?;
+    let rel = rel.trim();
+    let mut nums = rel
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let (maj, min) = (nums.next()?, nums.next()?);
+    if (maj, min) < (6, 15) {
+        return Some(false);
+    }
+    if !root.is_live() {
+        return None;
+    }
+    let cfg = std::fs::read_to_string(format!("/boot/config-{rel}")).ok()?;
+    Some(cfg.lines().any(|l| l == "CONFIG_NO_PAGE_MAPCOUNT=y"))
+}
