@@ -88,7 +88,7 @@ fn hidden_note(root: &SysRoot) -> String {
          Private_Clean+Private_Dirty; THP, zero-page and file/shmem RSS are unknown (null)"
             .into()
     } else {
-        "the snapshot has no kpagecount: figures come from its smaps_rollup files; THP, \
+        "the snapshot has no kpageflags/kpagecount: figures come from its smaps_rollup files; THP, \
          zero-page and file/shmem RSS are unknown (null)"
             .into()
     }
@@ -110,7 +110,7 @@ fn open_files(root: &SysRoot, memcg: bool) -> Result<Option<PageFiles>> {
         Err(Error::Io { source, path, .. })
             if !root.is_live()
                 && source.kind() == std::io::ErrorKind::NotFound
-                && path == root.kpagecount() =>
+                && (path == root.kpagecount() || path == root.kpageflags()) =>
         {
             Ok(None)
         }

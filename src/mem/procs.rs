@@ -106,7 +106,10 @@ pub fn list_targets(root: &SysRoot) -> Result<(Vec<Target>, u64)> {
     pids.sort_unstable();
     for pid in pids {
         let st = read_status(root, pid).unwrap_or_default();
-        if st.kernel_thread && st.name.is_some() {
+        // A kernel thread has no mappings; a status without VmSize alone (a hand-made tree)
+        // does not make one.
+        let no_maps = std::fs::metadata(root.pid_file(pid, "maps")).is_ok_and(|m| m.len() == 0);
+        if st.kernel_thread && no_maps {
             continue;
         }
         let comm = std::fs::read_to_string(root.pid_file(pid, "comm"))
