@@ -281,10 +281,13 @@ fn by_pages(
         add_process(&mut agg, req.by, t, &vmas, &parts);
     }
     if unreadable > 0 {
-        let first = first_err.map(|e| e.to_string()).unwrap_or_default();
-        if stats.read == 0 && !req.pids.is_empty() {
-            return Err(Error::NotFound(first));
+        if stats.read == 0
+            && !req.pids.is_empty()
+            && let Some(e) = first_err
+        {
+            return Err(e); // the process asked for could not be read: say why
         }
+        let first = first_err.map(|e| e.to_string()).unwrap_or_default();
         notes.push(format!(
             "{unreadable} process(es) could not be read: skipped (first: {first})"
         ));
@@ -557,7 +560,7 @@ fn by_rollup(
     }
     let mut procs: ProcAgg = Vec::new();
     let mut unreadable = 0u64;
-    let mut first: Option<String> = None;
+    let mut first: Option<Error> = None;
     for t in targets {
         let path = root.pid_file(t.pid, "smaps_rollup");
         match std::fs::read_to_string(&path) {
@@ -569,7 +572,11 @@ fn by_rollup(
                 None if text.is_empty() && root.is_live() => stats.exited += 1,
                 None => {
                     unreadable += 1;
-                    first.get_or_insert(format!("{}: no Rss field", path.display()));
+                    first.get_or_insert(Error::Parse {
+                        path: path.clone(),
+                        line: 1,
+                        msg: "no Rss: field (not a smaps_rollup file)".into(),
+                    });
                 }
             },
             Err(e)
@@ -580,15 +587,18 @@ fn by_rollup(
             }
             Err(e) => {
                 unreadable += 1;
-                first.get_or_insert(Error::pid_io(t.pid, &path, e).to_string());
+                first.get_or_insert(Error::pid_io(t.pid, &path, e));
             }
         }
     }
     if unreadable > 0 {
-        let first = first.unwrap_or_default();
-        if stats.read == 0 && !req.pids.is_empty() {
-            return Err(Error::NotFound(first));
+        if stats.read == 0
+            && !req.pids.is_empty()
+            && let Some(e) = first
+        {
+            return Err(e);
         }
+        let first = first.map(|e| e.to_string()).unwrap_or_default();
         notes.push(format!(
             "{unreadable} process(es) could not be read: skipped (first: {first})"
         ));
@@ -612,32 +622,22 @@ fn swap_in_use(root: &SysRoot) -> bool {
 
 fn large_folio_note(root: &SysRoot, pages: u64, precise: bool) -> String {
     let head = format!(
-        "{} KiB were in large folios (THP/mTHP): their PSS divides each page by kpagecount",
+        "{} KiB in large folios (THP/mTHP): PSS divides each page by its kpagecount",
         pages * crate::addr::page_size() / 1024
     );
-    let config = kernel_config_no_page_mapcount(root);
-    if precise || config == Some(false) {
-        format!(
-            "{head}, which on this kernel is the per-page map count \
-             (folio_precise_page_mapcount, CONFIG_NO_PAGE_MAPCOUNT off{}), the count smaps uses: \
-             PSS is exact",
-            if precise {
-                ": counts differ inside a folio"
-            } else {
-                ""
-            }
-        )
-    } else if config == Some(true) {
-        format!(
-            "{head}, which with CONFIG_NO_PAGE_MAPCOUNT is the folio's average map count (as in \
-             smaps): PSS agrees with smaps_rollup but is an average over each folio"
-        )
-    } else {
-        format!(
-            "{head}: the per-page map count smaps uses, or, on Linux >= 6.15 with \
-             CONFIG_NO_PAGE_MAPCOUNT, the folio's average map count (smaps uses the same \
-             average): either way PSS agrees with smaps_rollup, but may be an average per folio"
-        )
+    match (precise, kernel_config_no_page_mapcount(root)) {
+        (true, _) | (_, Some(false)) => format!(
+            "{head}, here the per-page map count smaps uses (CONFIG_NO_PAGE_MAPCOUNT off): exact"
+        ),
+        (_, Some(true)) => format!(
+            "{head}, here the folio's average map count (CONFIG_NO_PAGE_MAPCOUNT), as smaps \
+             uses: it agrees with smaps_rollup but is an average over each folio"
+        ),
+        _ => format!(
+            "{head}: the per-page map count smaps uses, or with CONFIG_NO_PAGE_MAPCOUNT \
+             (Linux >= 6.15) the folio's average, as smaps then uses: it agrees with \
+             smaps_rollup but may be an average over each folio"
+        ),
     }
 }
 

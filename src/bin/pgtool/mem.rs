@@ -127,12 +127,6 @@ pub fn run(a: Args, g: &Global) -> Result<i32, Error> {
         rollup: a.rollup,
     };
     let rep = mem::report(&root, &req)?;
-    {
-        let mut err = std::io::stderr().lock();
-        for n in &rep.notes {
-            let _ = writeln!(err, "pgtool: note: {n}");
-        }
-    }
     if let Some(path) = &a.prometheus {
         mem::records::metrics(&rep.rows, a.labels.contains(&Label::Pid))?.write_textfile(path)?;
     }
@@ -145,6 +139,11 @@ pub fn run(a: Args, g: &Global) -> Result<i32, Error> {
         Rows::User(v) => emit(&mut sink, v, top, |r| r.total, |r| (&r.usage, "users"))?,
     }
     sink.finish()?;
+    // Notes after the listing, so an error (a full disk, a bad metrics path) comes first.
+    let mut err = std::io::stderr().lock();
+    for n in &rep.notes {
+        let _ = writeln!(err, "pgtool: note: {n}");
+    }
     Ok(0)
 }
 
