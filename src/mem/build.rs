@@ -1,9 +1,11 @@
 //! Building a [`Report`]: select the address spaces, choose the source (pages or
 //! smaps_rollup), walk, and sum into rows.
 
+use super::notes::{hidden_note, large_folio_note, swap_in_use};
 use super::procs::{self, Target};
-use super::records::{self, LibraryRow, MappingRow, MemcgRow, ProcessRow, Rows, UserRow};
+use super::records::{MappingRow, Rows};
 use super::rollup;
+use super::rows::{Agg, ProcAgg, finish, process_rows, user_rows};
 use super::scan::{self, PageFiles, Walker};
 use super::usage::{Usage, UsageBytes};
 use super::{By, Report, Request, Source, Stats};
@@ -79,19 +81,6 @@ pub fn report(root: &SysRoot, req: &Request) -> Result<Report> {
         notes,
         stats,
     })
-}
-
-fn hidden_note(root: &SysRoot) -> String {
-    if root.is_live() {
-        "PFNs are hidden (pgtool is not root / lacks CAP_SYS_ADMIN, or kpagecount is unreadable): \
-         RSS, PSS, swap and SwapPss come from each /proc/PID/smaps_rollup; uss is its \
-         Private_Clean+Private_Dirty; THP, zero-page and file/shmem RSS are unknown (null)"
-            .into()
-    } else {
-        "the snapshot has no kpageflags/kpagecount: figures come from its smaps_rollup files; THP, \
-         zero-page and file/shmem RSS are unknown (null)"
-            .into()
-    }
 }
 
 /// kpageflags + kpagecount (+ kpagecgroup), or `None` when they cannot be read for lack of
@@ -190,15 +179,6 @@ fn cgroup_filter(root: &SysRoot, spec: &str) -> Result<(&'static str, String)> {
         .unwrap_or_default();
     let rel = cg.path.strip_prefix(&mount).unwrap_or(&cg.path);
     Ok((cg.hierarchy, format!("/{}", rel.display())))
-}
-
-/// Sums as the walk goes.
-#[derive(Default)]
-struct Agg {
-    process: Vec<(Target, Usage, &'static str, Option<UsageBytes>)>,
-    mapping: Vec<MappingRow>,
-    library: HashMap<String, (Usage, u64)>,
-    memcg: HashMap<u64, Usage>,
 }
 
 /// Per-page report; `Ok(None)` when PFNs turn out to be hidden (fall back to smaps_rollup).
@@ -371,173 +351,6 @@ fn add_process(agg: &mut Agg, by: By, t: &Target, vmas: &[Vma], parts: &[(usize,
     }
 }
 
-fn finish(root: &SysRoot, by: By, agg: Agg) -> Result<Rows> {
-    let live = root.is_live();
-    Ok(match by {
-        By::Process => Rows::Process(process_rows(live, agg.process)),
-        By::User => Rows::User(user_rows(live, agg.process)),
-        By::Mapping => {
-            let mut v = agg.mapping;
-            v.sort_by(|a, b| {
-                b.usage
-                    .pss_bytes
-                    .cmp(&a.usage.pss_bytes)
-                    .then(a.pid.cmp(&b.pid))
-            });
-            let total = records::sum(v.iter().map(|r| r.usage));
-            v.push(MappingRow {
-                pid: None,
-                comm: None,
-                mapping: None,
-                vmas: v.iter().map(|r| r.vmas).sum(),
-                usage: total,
-                total: true,
-            });
-            Rows::Mapping(v)
-        }
-        By::Library => {
-            let mut v: Vec<LibraryRow> = agg
-                .library
-                .into_iter()
-                .map(|(path, (u, n))| LibraryRow {
-                    path: Some(path),
-                    processes: n,
-                    usage: u.bytes(),
-                    total: false,
-                })
-                .collect();
-            v.sort_by(|a, b| {
-                b.usage
-                    .pss_bytes
-                    .cmp(&a.usage.pss_bytes)
-                    .then(a.path.cmp(&b.path))
-            });
-            let total = records::sum(v.iter().map(|r| r.usage));
-            v.push(LibraryRow {
-                path: None,
-                processes: 0,
-                usage: total,
-                total: true,
-            });
-            Rows::Library(v)
-        }
-        By::Memcg => {
-            let idx = CgroupIndex::build(root)?;
-            let mut v: Vec<MemcgRow> = agg
-                .memcg
-                .into_iter()
-                .map(|(ino, u)| MemcgRow {
-                    memcg_ino: Some(ino),
-                    memcg_path: idx.memcg(ino).map(|c| c.path.display().to_string()),
-                    usage: u.bytes(),
-                    total: false,
-                })
-                .collect();
-            v.sort_by(|a, b| {
-                b.usage
-                    .pss_bytes
-                    .cmp(&a.usage.pss_bytes)
-                    .then(a.memcg_ino.cmp(&b.memcg_ino))
-            });
-            let total = records::sum(v.iter().map(|r| r.usage));
-            v.push(MemcgRow {
-                memcg_ino: None,
-                memcg_path: None,
-                usage: total,
-                total: true,
-            });
-            Rows::Memcg(v)
-        }
-    })
-}
-
-type ProcAgg = Vec<(Target, Usage, &'static str, Option<UsageBytes>)>;
-
-fn process_rows(live: bool, procs: ProcAgg) -> Vec<ProcessRow> {
-    let mut names: HashMap<u32, String> = HashMap::new();
-    let mut v: Vec<ProcessRow> = procs
-        .into_iter()
-        .map(|(t, u, source, rolled)| ProcessRow {
-            pid: Some(t.pid),
-            user: t.uid.map(|id| {
-                names
-                    .entry(id)
-                    .or_insert_with(|| procs::user_name(id, live))
-                    .clone()
-            }),
-            comm: Some(t.comm),
-            uid: t.uid,
-            usage: rolled.unwrap_or_else(|| u.bytes()),
-            mm_pids: t.also,
-            source,
-            total: false,
-        })
-        .collect();
-    v.sort_by(|a, b| {
-        b.usage
-            .pss_bytes
-            .cmp(&a.usage.pss_bytes)
-            .then(a.pid.cmp(&b.pid))
-    });
-    let total = records::sum(v.iter().map(|r| r.usage));
-    let source = match v
-        .iter()
-        .map(|r| r.source)
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        s if s.len() == 1 => s.into_iter().next().unwrap_or("pages"),
-        _ => "mixed",
-    };
-    v.push(ProcessRow {
-        pid: None,
-        comm: None,
-        user: None,
-        uid: None,
-        usage: total,
-        mm_pids: Vec::new(),
-        source,
-        total: true,
-    });
-    v
-}
-
-fn user_rows(live: bool, procs: ProcAgg) -> Vec<UserRow> {
-    let rows = process_rows(live, procs);
-    let mut by: Vec<(Option<u32>, Option<String>, Vec<UsageBytes>)> = Vec::new();
-    for r in rows.iter().filter(|r| !r.total) {
-        match by.iter_mut().find(|(u, _, _)| *u == r.uid) {
-            Some(e) => e.2.push(r.usage),
-            None => by.push((r.uid, r.user.clone(), vec![r.usage])),
-        }
-    }
-    let mut v: Vec<UserRow> = by
-        .into_iter()
-        .map(|(uid, user, us)| UserRow {
-            uid,
-            user,
-            processes: us.len() as u64,
-            usage: records::sum(us.into_iter()),
-            total: false,
-        })
-        .collect();
-    v.sort_by(|a, b| {
-        b.usage
-            .pss_bytes
-            .cmp(&a.usage.pss_bytes)
-            .then(a.uid.cmp(&b.uid))
-    });
-    let total = records::sum(v.iter().map(|r| r.usage));
-    let n = v.iter().map(|r| r.processes).sum();
-    v.push(UserRow {
-        uid: None,
-        user: None,
-        processes: n,
-        usage: total,
-        total: true,
-    });
-    v
-}
-
 fn read_rollup(root: &SysRoot, pid: u32) -> Option<UsageBytes> {
     let text = std::fs::read_to_string(root.pid_file(pid, "smaps_rollup")).ok()?;
     rollup::usage_from_rollup(&text)
@@ -609,53 +422,4 @@ fn by_rollup(
         By::User => Rows::User(user_rows(live, procs)),
         _ => Rows::Process(process_rows(live, procs)),
     })
-}
-
-/// Swap is in use (meminfo SwapTotal > SwapFree): SwapPss needs every slot's references.
-fn swap_in_use(root: &SysRoot) -> bool {
-    let Ok(text) = std::fs::read_to_string(root.proc().join("meminfo")) else {
-        return false;
-    };
-    let m = rollup::parse_kb_fields(&text);
-    m.get("SwapTotal").copied().unwrap_or(0) > m.get("SwapFree").copied().unwrap_or(0)
-}
-
-fn large_folio_note(root: &SysRoot, pages: u64, precise: bool) -> String {
-    let head = format!(
-        "{} KiB in large folios (THP/mTHP): PSS divides each page by its kpagecount",
-        pages * crate::addr::page_size() / 1024
-    );
-    match (precise, kernel_config_no_page_mapcount(root)) {
-        (true, _) | (_, Some(false)) => format!(
-            "{head}, here the per-page map count smaps uses (CONFIG_NO_PAGE_MAPCOUNT off): exact"
-        ),
-        (_, Some(true)) => format!(
-            "{head}, here the folio's average map count (CONFIG_NO_PAGE_MAPCOUNT), as smaps \
-             uses: it agrees with smaps_rollup but is an average over each folio"
-        ),
-        _ => format!(
-            "{head}: the per-page map count smaps uses, or with CONFIG_NO_PAGE_MAPCOUNT \
-             (Linux >= 6.15) the folio's average, as smaps then uses: it agrees with \
-             smaps_rollup but may be an average over each folio"
-        ),
-    }
-}
-
-/// `Some(true/false)` when the kernel's config is known (a `/boot/config-RELEASE` file, or a
-/// kernel older than 6.15, which always counts per page); `None` otherwise.
-fn kernel_config_no_page_mapcount(root: &SysRoot) -> Option<bool> {
-    let rel = std::fs::read_to_string(root.proc().join("sys/kernel/osrelease")).ok()?;
-    let rel = rel.trim();
-    let mut nums = rel
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse::<u32>().ok());
-    let (maj, min) = (nums.next()?, nums.next()?);
-    if (maj, min) < (6, 15) {
-        return Some(false);
-    }
-    if !root.is_live() {
-        return None;
-    }
-    let cfg = std::fs::read_to_string(format!("/boot/config-{rel}")).ok()?;
-    Some(cfg.lines().any(|l| l == "CONFIG_NO_PAGE_MAPCOUNT=y"))
 }

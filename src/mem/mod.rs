@@ -13,9 +13,11 @@
 //! ```
 
 mod build;
+mod notes;
 pub mod procs;
 pub mod records;
 pub mod rollup;
+mod rows;
 pub mod scan;
 pub mod usage;
 
