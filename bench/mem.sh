@@ -54,6 +54,17 @@ awk -v a="$T_PG" -v b="$T_SMEM" -v c="$T_ROLL" 'BEGIN {
     printf "pgtool / smem:          %.3fx (goal <= 0.1x)\n", a / b
     printf "pgtool / smaps_rollup:  %.2fx\n", a / c
 }'
+# Where the time goes: the largest process alone (pgtool reads 3 words per page, smaps walks
+# page tables in the kernel), and small processes alone (where smem's cost is its own).
+BIG=$("$PGTOOL" mem --csv 2>/dev/null | awk -F, 'NR == 2 { print $1 }')
+BIG_RSS=$(awk '/^Rss:/ { print int($2 / 1024) }' "/proc/$BIG/smaps_rollup")
+T_BIG=$(best "$PGTOOL" mem --json --pid "$BIG")
+T_BIGR=$(best cat "/proc/$BIG/smaps_rollup")
+echo "largest process ($BIG, $BIG_RSS MiB RSS): pgtool $T_BIG ms, its smaps_rollup $T_BIGR ms"
+T_SH=$(best "$PGTOOL" mem --json --comm bash)
+T_SHS=$(best smem -t -P '^-?bash' -c "pid user command swap uss pss rss")
+awk -v a="$T_SH" -v b="$T_SHS" 'BEGIN {
+    printf "bash processes only: pgtool %.1f ms, smem %.1f ms: %.3fx\n", a, b, a / b }'
 P1=$(peak_kb "$PGTOOL" mem --json --batch 0x1000)
 P2=$(peak_kb "$PGTOOL" mem --json)
 P3=$(peak_kb "$PGTOOL" mem --json --batch 0x100000)
