@@ -28,6 +28,7 @@ pub mod kpage;
 pub mod kpageflags;
 pub mod map;
 pub mod maps;
+pub mod mem;
 pub mod output;
 pub mod page_owner;
 pub mod pagemap;

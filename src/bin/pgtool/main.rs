@@ -10,6 +10,7 @@ mod hwpoison;
 mod idle;
 mod kfence;
 mod map;
+mod mem;
 mod output;
 mod page_owner;
 mod peek;
@@ -87,6 +88,8 @@ enum Command {
     Peek(peek::Args),
     /// Physical memory as a picture: one cell per pageblock, by page class or memcg.
     Map(map::Args),
+    /// Who uses the memory: RSS, PSS, USS, swap per process, mapping, library, memcg, user.
+    Mem(mem::Args),
     /// Write man pages or shell completions.
     #[command(hide = true)]
     Generate(generate::Args),
@@ -107,6 +110,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Kfence(a) => kfence::run(a, g),
         Command::Peek(a) => peek::run(a, g),
         Command::Map(a) => map::run(a, g),
+        Command::Mem(a) => mem::run(a, g),
         Command::Generate(a) => generate::run(a),
     }
 }
