@@ -243,6 +243,8 @@ fn fixture_listings_keep_the_contract() {
         ("page-owner", vec!["page-owner", &page_owner]),
         ("kfence", vec!["kfence", &kfence]),
         ("map", vec!["--root", root, "map"]),
+        ("mem", vec!["--root", root, "mem"]),
+        ("mem --by mapping", vec!["--root", root, "mem", "--by", "mapping"]),
     ];
     for (what, args) in &cases {
         check(what, args, &mut problems);
@@ -264,6 +266,9 @@ fn live_listings_keep_the_contract() {
         ("slab", vec!["slab", "--count", "1"]),
         ("who self", vec!["who", "--pid", "self", "--phys", "0x1000"]),
         ("map", vec!["map"]),
+        ("mem", vec!["mem", "--top", "5"]),
+        ("mem --by library", vec!["mem", "--by", "library", "--top", "5"]),
+        ("mem --by memcg", vec!["mem", "--by", "memcg", "--top", "5"]),
     ];
     for (what, args) in &cases {
         check(what, args, &mut problems);
