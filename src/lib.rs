@@ -12,6 +12,10 @@
 //! Data flows one way: interfaces -> readers -> analyses -> the `pgtool` binary. Each reader
 //! is a snapshot of racy kernel state: a page can change between two reads.
 
+// println!/print! panic on a closed pipe or a full disk: write through the output layer or
+// writeln! with an error instead.
+#![deny(clippy::print_stdout)]
+
 pub mod addr;
 pub mod bytes;
 pub mod cgroup;

@@ -3,6 +3,10 @@
 //! Also a multi-call binary: invoked as `page-types` it is a drop-in for the kernel's
 //! tools/mm/page-types, and as `page_owner_sort` for tools/mm/page_owner_sort.
 
+// println!/print! panic on a closed pipe or a full disk: write through the output layer or
+// writeln! with an error instead.
+#![deny(clippy::print_stdout)]
+
 mod cgroup;
 mod generate;
 mod heatmap;
