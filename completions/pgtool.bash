@@ -34,6 +34,12 @@ _pgtool() {
             pgtool,kfence)
                 cmd="pgtool__subcmd__kfence"
                 ;;
+            pgtool,map)
+                cmd="pgtool__subcmd__map"
+                ;;
+            pgtool,mem)
+                cmd="pgtool__subcmd__mem"
+                ;;
             pgtool,page-owner)
                 cmd="pgtool__subcmd__page__subcmd__owner"
                 ;;
@@ -73,6 +79,12 @@ _pgtool() {
             pgtool__subcmd__help,kfence)
                 cmd="pgtool__subcmd__help__subcmd__kfence"
                 ;;
+            pgtool__subcmd__help,map)
+                cmd="pgtool__subcmd__help__subcmd__map"
+                ;;
+            pgtool__subcmd__help,mem)
+                cmd="pgtool__subcmd__help__subcmd__mem"
+                ;;
             pgtool__subcmd__help,page-owner)
                 cmd="pgtool__subcmd__help__subcmd__page__subcmd__owner"
                 ;;
@@ -102,6 +114,9 @@ _pgtool() {
                 ;;
             pgtool__subcmd__help__subcmd__hwpoison,unpoison)
                 cmd="pgtool__subcmd__help__subcmd__hwpoison__subcmd__unpoison"
+                ;;
+            pgtool__subcmd__help__subcmd__idle,heatmap)
+                cmd="pgtool__subcmd__help__subcmd__idle__subcmd__heatmap"
                 ;;
             pgtool__subcmd__help__subcmd__idle,mark)
                 cmd="pgtool__subcmd__help__subcmd__idle__subcmd__mark"
@@ -136,6 +151,9 @@ _pgtool() {
             pgtool__subcmd__hwpoison__subcmd__help,unpoison)
                 cmd="pgtool__subcmd__hwpoison__subcmd__help__subcmd__unpoison"
                 ;;
+            pgtool__subcmd__idle,heatmap)
+                cmd="pgtool__subcmd__idle__subcmd__heatmap"
+                ;;
             pgtool__subcmd__idle,help)
                 cmd="pgtool__subcmd__idle__subcmd__help"
                 ;;
@@ -147,6 +165,9 @@ _pgtool() {
                 ;;
             pgtool__subcmd__idle,wss)
                 cmd="pgtool__subcmd__idle__subcmd__wss"
+                ;;
+            pgtool__subcmd__idle__subcmd__help,heatmap)
+                cmd="pgtool__subcmd__idle__subcmd__help__subcmd__heatmap"
                 ;;
             pgtool__subcmd__idle__subcmd__help,help)
                 cmd="pgtool__subcmd__idle__subcmd__help__subcmd__help"
@@ -167,7 +188,7 @@ _pgtool() {
 
     case "${cmd}" in
         pgtool)
-            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek generate help"
+            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -185,13 +206,17 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__cgroup)
-            opts="-j -h -V --pages --top --jobs --json --csv --root --help --version"
+            opts="-j -h -V --pages --top --prometheus --jobs --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -233,7 +258,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help)
-            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek generate help"
+            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,8 +370,22 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help__subcmd__idle)
-            opts="mark read wss"
+            opts="mark read wss heatmap"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__idle__subcmd__heatmap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -401,6 +440,34 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help__subcmd__kfence)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__map)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__mem)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -601,7 +668,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__hwpoison__subcmd__inject)
-            opts="-h -V --pid --addr --yes --force --root --help --version"
+            opts="-h -V --pid --addr --yes --force --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -627,7 +694,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__hwpoison__subcmd__soft__subcmd__offline)
-            opts="-h -V --pid --addr --yes --force --root --help --version"
+            opts="-h -V --pid --addr --yes --force --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -653,7 +720,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__hwpoison__subcmd__unpoison)
-            opts="-h -V --pid --addr --yes --force --root --help --version"
+            opts="-h -V --pid --addr --yes --force --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -679,7 +746,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__idle)
-            opts="-h -V --root --help --version mark read wss help"
+            opts="-h -V --root --help --version mark read wss heatmap help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -696,9 +763,77 @@ _pgtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        pgtool__subcmd__idle__subcmd__help)
-            opts="mark read wss help"
+        pgtool__subcmd__idle__subcmd__heatmap)
+            opts="-o -h -V --pid --vma --interval --count --cells --method --zoom --output --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vma)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cells)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -W "auto idle refs" -- "${cur}"))
+                    return 0
+                    ;;
+                --zoom)
+                    COMPREPLY=($(compgen -W "auto none" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__idle__subcmd__help)
+            opts="mark read wss heatmap help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__idle__subcmd__help__subcmd__heatmap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -843,7 +978,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__idle__subcmd__wss)
-            opts="-h -V --pid --vma --interval --count --method --prometheus --all --json --csv --root --help --version"
+            opts="-h -V --pid --vma --interval --count --method --prometheus --labels --all --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -871,6 +1006,10 @@ _pgtool() {
                     ;;
                 --prometheus)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --labels)
+                    COMPREPLY=($(compgen -W "pid vma" -- "${cur}"))
                     return 0
                     ;;
                 --root)
@@ -906,6 +1045,102 @@ _pgtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pgtool__subcmd__map)
+            opts="-o -h -V --output --by --color --cols --totals --threads --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --by)
+                    COMPREPLY=($(compgen -W "class memcg" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto never 256 truecolor" -- "${cur}"))
+                    return 0
+                    ;;
+                --cols)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__mem)
+            opts="-h -V --by --pid --children --comm --cgroup --path --top --rollup --batch --prometheus --labels --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -W "process mapping library memcg user" -- "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --labels)
+                    COMPREPLY=($(compgen -W "pid" -- "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pgtool__subcmd__page__subcmd__owner)
             opts="-f -h -V --cull --by --top --unreleased --join --no-join --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -914,11 +1149,11 @@ _pgtool() {
             fi
             case "${prev}" in
                 --by)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "stack order gfp module pid tgid comm memcg free allocator" -- "${cur}"))
                     return 0
                     ;;
                 --cull)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "stack order gfp module pid tgid comm memcg free allocator" -- "${cur}"))
                     return 0
                     ;;
                 --top)
@@ -937,7 +1172,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__peek)
-            opts="-h -V --raw --json --root --help --version"
+            opts="-h -V --raw --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -955,7 +1190,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__slab)
-            opts="-h -V --interval --count --sort --top --suspects --sysfs --alloc-calls --json --csv --root --help --version"
+            opts="-h -V --interval --count --sort --top --suspects --sysfs --alloc-calls --prometheus --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -981,6 +1216,10 @@ _pgtool() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -993,7 +1232,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__snapshot)
-            opts="-h -V --pid --root --help --version"
+            opts="-h -V --pid --force --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1015,12 +1254,76 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__types)
-            opts="-V --root --version"
+            opts="-r -p -f -a -b -c -d -i -l -L -C -M -N -X -x -F -h -V --raw --pid --file --addr --bits --cgroup --describe --mark-idle --list --list-each --list-cgroup --list-mapcnt --no-summary --hwpoison --unpoison --kpageflags --json --csv --prometheus --threads --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bits)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cgroup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --describe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kpageflags)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -F)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1033,7 +1336,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__v2p)
-            opts="-h -V --vma --json --csv --root --help --version"
+            opts="-h -V --vma --fields --each --collapse --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1041,6 +1344,10 @@ _pgtool() {
             case "${prev}" in
                 --vma)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fields)
+                    COMPREPLY=($(compgen -W "all pid vaddr pages state present swapped pfn last_pfn phys_addr soft_dirty exclusive uffd_wp file_shared guard swap_type swap_offset kpagecount flags flags_raw memcg_ino memcg_path iomem head_pfn folio_pages pagemap_raw vma" -- "${cur}"))
                     return 0
                     ;;
                 --root)

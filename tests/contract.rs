@@ -244,7 +244,10 @@ fn fixture_listings_keep_the_contract() {
         ("kfence", vec!["kfence", &kfence]),
         ("map", vec!["--root", root, "map"]),
         ("mem", vec!["--root", root, "mem"]),
-        ("mem --by mapping", vec!["--root", root, "mem", "--by", "mapping"]),
+        (
+            "mem --by mapping",
+            vec!["--root", root, "mem", "--by", "mapping"],
+        ),
     ];
     for (what, args) in &cases {
         check(what, args, &mut problems);
@@ -267,7 +270,10 @@ fn live_listings_keep_the_contract() {
         ("who self", vec!["who", "--pid", "self", "--phys", "0x1000"]),
         ("map", vec!["map"]),
         ("mem", vec!["mem", "--top", "5"]),
-        ("mem --by library", vec!["mem", "--by", "library", "--top", "5"]),
+        (
+            "mem --by library",
+            vec!["mem", "--by", "library", "--top", "5"],
+        ),
         ("mem --by memcg", vec!["mem", "--by", "memcg", "--top", "5"]),
     ];
     for (what, args) in &cases {

@@ -378,7 +378,11 @@ fn cases() -> Vec<(&'static str, Vec<&'static str>, Option<i32>)> {
         ("peek", vec!["peek", "1234", "0x400000", "16"], None),
         ("map", vec!["map", "--json"], None),
         ("mem", vec!["mem", "--json"], None),
-        ("mem --prometheus", vec!["mem", "--prometheus", "OUT/mem.prom"], None),
+        (
+            "mem --prometheus",
+            vec!["mem", "--prometheus", "OUT/mem.prom"],
+            None,
+        ),
         ("map -o", vec!["map", "-o", "OUT/map.svg"], None),
         (
             "idle heatmap",

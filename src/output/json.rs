@@ -34,18 +34,54 @@ struct Json<'a> {
     out: &'a mut Vec<u8>,
 }
 
+/// "00" to "99": two digits per division.
+const DIGITS2: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 fn uint(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS2[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS2[d..d + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+/// True when no byte of `b` needs escaping in a JSON string (control characters, `"`, `\\`),
+/// eight bytes at a time.
+fn clean(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let v = u64::from_le_bytes(w);
+        // a byte below 0x20, or equal to '"' (0x22) or '\\' (0x5c)
+        let below = v.wrapping_sub(LO * 0x20) & !v & HI;
+        if below | zero_byte(v ^ (LO * 0x22)) | zero_byte(v ^ (LO * 0x5c)) != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&c| c >= 0x20 && c != b'"' && c != b'\\')
 }
 
 fn int(out: &mut Vec<u8>, v: i64) {
@@ -59,7 +95,7 @@ fn int(out: &mut Vec<u8>, v: i64) {
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
-    if b.iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\') {
+    if clean(b) {
         out.extend_from_slice(b);
     } else {
         for c in s.chars() {
@@ -536,6 +572,24 @@ mod tests {
                 pid, neg, pfn, none: None, ok, share, flags: vec!["lru", "anonymous"], kind: Kind::Thp,
                 vma: Inner { start: u64::MAX, path }, map, tuple: (3, "x"),
             })?;
+        }
+    }
+
+    #[test]
+    fn clean_finds_every_byte_that_needs_escaping() {
+        for pos in 0..20 {
+            for bad in [0u8, 0x1f, b'"', b'\\', b'\n'] {
+                let mut v = vec![b'a'; 20];
+                v[pos] = bad;
+                assert!(!clean(&v), "{bad:#x} at {pos}");
+            }
+        }
+        assert!(clean("héllo wörld, ünïcode is fine ~~~".as_bytes()));
+        let mut out = Vec::new();
+        for v in [0, 9, 10, 99, 100, 12345, u64::MAX] {
+            out.clear();
+            uint(&mut out, v);
+            assert_eq!(out, v.to_string().as_bytes());
         }
     }
 

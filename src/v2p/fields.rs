@@ -3,7 +3,7 @@
 
 use super::PageRecord;
 use crate::output::Record;
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 macro_rules! fields {
     ($($v:ident = $name:literal: $doc:literal,)*) => {
@@ -222,46 +222,47 @@ impl Serialize for Projected<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.rec;
         let e = r.entry;
-        let mut m = s.serialize_map(None)?;
+        // a struct, not a map: its keys are static names, which JSON writers copy unescaped
+        let mut m = s.serialize_struct("PageRecord", self.fields.list().len() + 2)?;
         for f in self.fields.list() {
             let k = f.name();
             match f {
-                Field::Pid => m.serialize_entry(k, &r.pid)?,
-                Field::Vaddr => m.serialize_entry(k, &r.vaddr)?,
-                Field::Pages => m.serialize_entry(k, &r.pages)?,
-                Field::State => m.serialize_entry(k, r.state())?,
-                Field::Present => m.serialize_entry(k, &e.present())?,
-                Field::Swapped => m.serialize_entry(k, &e.swapped())?,
-                Field::Pfn => m.serialize_entry(k, &r.pfn)?,
-                Field::LastPfn => m.serialize_entry(k, &r.last_pfn)?,
-                Field::PhysAddr => m.serialize_entry(k, &r.phys_addr)?,
-                Field::SoftDirty => m.serialize_entry(k, &e.soft_dirty())?,
-                Field::Exclusive => m.serialize_entry(k, &e.exclusive())?,
-                Field::UffdWp => m.serialize_entry(k, &e.uffd_wp())?,
-                Field::FileShared => m.serialize_entry(k, &e.file_shared())?,
-                Field::Guard => m.serialize_entry(k, &e.guard())?,
-                Field::SwapType => m.serialize_entry(k, &e.swap_type())?,
-                Field::SwapOffset => m.serialize_entry(k, &e.swap_offset())?,
-                Field::Kpagecount => m.serialize_entry(k, &r.kpagecount)?,
-                Field::Flags => m.serialize_entry(k, &r.flags)?,
+                Field::Pid => m.serialize_field(k, &r.pid)?,
+                Field::Vaddr => m.serialize_field(k, &r.vaddr)?,
+                Field::Pages => m.serialize_field(k, &r.pages)?,
+                Field::State => m.serialize_field(k, r.state())?,
+                Field::Present => m.serialize_field(k, &e.present())?,
+                Field::Swapped => m.serialize_field(k, &e.swapped())?,
+                Field::Pfn => m.serialize_field(k, &r.pfn)?,
+                Field::LastPfn => m.serialize_field(k, &r.last_pfn)?,
+                Field::PhysAddr => m.serialize_field(k, &r.phys_addr)?,
+                Field::SoftDirty => m.serialize_field(k, &e.soft_dirty())?,
+                Field::Exclusive => m.serialize_field(k, &e.exclusive())?,
+                Field::UffdWp => m.serialize_field(k, &e.uffd_wp())?,
+                Field::FileShared => m.serialize_field(k, &e.file_shared())?,
+                Field::Guard => m.serialize_field(k, &e.guard())?,
+                Field::SwapType => m.serialize_field(k, &e.swap_type())?,
+                Field::SwapOffset => m.serialize_field(k, &e.swap_offset())?,
+                Field::Kpagecount => m.serialize_field(k, &r.kpagecount)?,
+                Field::Flags => m.serialize_field(k, &r.flags)?,
                 Field::FlagsRaw => {
-                    m.serialize_entry(k, &r.flags_raw)?;
+                    m.serialize_field(k, &r.flags_raw)?;
                     if !self.table {
-                        m.serialize_entry("flags_raw_hex", &r.flags_raw.map(Hex))?;
+                        m.serialize_field("flags_raw_hex", &r.flags_raw.map(Hex))?;
                     }
                 }
-                Field::MemcgIno => m.serialize_entry(k, &r.memcg_ino)?,
-                Field::MemcgPath => m.serialize_entry(k, &r.memcg_path)?,
-                Field::Iomem => m.serialize_entry(k, &r.iomem)?,
-                Field::HeadPfn => m.serialize_entry(k, &r.head_pfn)?,
-                Field::FolioPages => m.serialize_entry(k, &r.folio_pages)?,
+                Field::MemcgIno => m.serialize_field(k, &r.memcg_ino)?,
+                Field::MemcgPath => m.serialize_field(k, &r.memcg_path)?,
+                Field::Iomem => m.serialize_field(k, &r.iomem)?,
+                Field::HeadPfn => m.serialize_field(k, &r.head_pfn)?,
+                Field::FolioPages => m.serialize_field(k, &r.folio_pages)?,
                 Field::PagemapRaw => {
-                    m.serialize_entry(k, &e.raw())?;
+                    m.serialize_field(k, &e.raw())?;
                     if !self.table {
-                        m.serialize_entry("pagemap_raw_hex", &Hex(e.raw()))?;
+                        m.serialize_field("pagemap_raw_hex", &Hex(e.raw()))?;
                     }
                 }
-                Field::Vma => m.serialize_entry(k, &*r.vma)?,
+                Field::Vma => m.serialize_field(k, &*r.vma)?,
             }
         }
         m.end()
