@@ -31,7 +31,7 @@ use std::ops::Range;
 pub use zones::Zone;
 
 /// Blocks computed per chunk (per thread and step).
-pub const CHUNK_BLOCKS: u64 = 512;
+pub const CHUNK_BLOCKS: u64 = 64;
 /// A free buddy block is at most this many pages (MAX_ORDER 10 on Linux >= 6.4; 11 before,
 /// whose largest block is also 1024 pages): runs of flagless pages after a buddy page end at
 /// this alignment.
@@ -253,30 +253,55 @@ pub fn scan(
             b = e;
         }
     }
-    for group in chunks.chunks(threads.max(1)) {
-        let results: Vec<Result<Vec<Block>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = group
-                .iter()
-                .map(|(blocks, ram)| {
-                    let files = &files;
-                    s.spawn(move || scan_chunk(files, layout, blocks.clone(), ram.clone()))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
+    // Persistent workers take chunks in order from a counter and send each result back; the
+    // caller's thread hands blocks to `f` in physical order. A worker takes a new chunk only
+    // after its last result was accepted by the bounded channel, so at most `threads` results
+    // plus the channel's capacity wait here: memory is bounded whatever the RAM size.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Result<Vec<Block>>)>(threads.max(1));
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads.max(1) {
+            let (tx, files, chunks, next, stop) = (tx.clone(), &files, &chunks, &next, &stop);
+            s.spawn(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                while !stop.load(Relaxed) {
+                    let i = next.fetch_add(1, Relaxed);
+                    let Some((blocks, ram)) = chunks.get(i) else {
+                        break;
+                    };
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        scan_chunk(files, layout, blocks.clone(), ram.clone())
+                    }))
+                    .unwrap_or_else(|_| {
                         Err(Error::Usage("internal: a map worker panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        for r in results {
-            for b in r? {
-                f(&b)?;
-            }
+                    });
+                    if tx.send((i, r)).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-    }
+        drop(tx);
+        let mut waiting: std::collections::BTreeMap<usize, Result<Vec<Block>>> = Default::default();
+        let mut want = 0;
+        let result = (|| -> Result<()> {
+            for (i, r) in rx.iter() {
+                waiting.insert(i, r);
+                while let Some(r) = waiting.remove(&want) {
+                    for b in r? {
+                        f(&b)?;
+                    }
+                    want += 1;
+                }
+            }
+            Ok(())
+        })();
+        // On an error, stop the workers and drain the channel so none blocks on a send.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for _ in rx.iter() {}
+        result
+    })?;
     Ok(())
 }
 
