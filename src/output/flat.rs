@@ -4,7 +4,6 @@
 //! the text of arrays.
 
 use serde::ser::{self, Serialize};
-use std::fmt;
 
 /// A leaf value.
 #[derive(Debug)]
@@ -25,23 +24,7 @@ pub enum Leaf<'a> {
     Joined(&'a str),
 }
 
-/// Why flattening failed (a record type serde cannot flatten; a bug, not an input error).
-#[derive(Debug)]
-pub struct FlatError(String);
-
-impl fmt::Display for FlatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for FlatError {}
-
-impl ser::Error for FlatError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        FlatError(msg.to_string())
-    }
-}
+pub use super::ser_error::SerError as FlatError;
 
 /// Walk `rec`, calling `f(key, leaf)` for every leaf in serde's field order.
 pub fn walk<R: Serialize + ?Sized>(

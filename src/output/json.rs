@@ -5,25 +5,9 @@
 //! Anything a record should not contain (NaN, non-string map keys) is an error, as in serde_json.
 
 use serde::ser::{self, Serialize};
-use std::fmt;
 
-/// Why a record could not be written as JSON.
-#[derive(Debug)]
-pub struct JsonError(String);
-
-impl fmt::Display for JsonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for JsonError {}
-
-impl ser::Error for JsonError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        JsonError(msg.to_string())
-    }
-}
+pub use super::ser_error::SerError as JsonError;
+use super::ser_error::SerError;
 
 /// Append `v` as one line of JSON (without the newline) to `out`.
 pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<(), JsonError> {
@@ -122,7 +106,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
 
 fn float(out: &mut Vec<u8>, v: f64) -> Result<(), JsonError> {
     if !v.is_finite() {
-        return Err(JsonError(format!("{v} cannot be written as JSON")));
+        return Err(SerError(format!("{v} cannot be written as JSON")));
     }
     // serde_json writes the shortest text that reads back as the same f64 (ryu); `{v:?}`
     // does too, and keeps the `.0` of whole numbers as serde_json does.
@@ -294,7 +278,7 @@ impl<'a> ser::Serializer for Json<'a> {
         _: &'static str,
         _: usize,
     ) -> Result<Compound<'a>, JsonError> {
-        Err(JsonError("tuple variants are not used in records".into()))
+        Err(SerError("tuple variants are not used in records".into()))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<MapKeys<'a>, JsonError> {
         self.out.push(b'{');
@@ -321,7 +305,7 @@ impl<'a> ser::Serializer for Json<'a> {
         _: &'static str,
         _: usize,
     ) -> Result<Compound<'a>, JsonError> {
-        Err(JsonError("struct variants are not used in records".into()))
+        Err(SerError("struct variants are not used in records".into()))
     }
 }
 
@@ -408,10 +392,14 @@ struct KeyOnly<'a> {
     out: &'a mut Vec<u8>,
 }
 
+fn not_a_key() -> JsonError {
+    SerError("map keys must be strings".into())
+}
+
 macro_rules! key_refuse {
     ($($m:ident: $t:ty),*) => {
         $(fn $m(self, _: $t) -> Result<(), JsonError> {
-            Err(JsonError("map keys must be strings".into()))
+            Err(not_a_key())
         })*
     };
 }
@@ -451,17 +439,15 @@ impl ser::Serializer for KeyOnly<'_> {
         serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_u64: u64, serialize_f32: f32, serialize_f64: f64, serialize_char: char,
         serialize_bytes: &[u8]);
+    key_refuse!(serialize_unit_struct: &'static str);
     fn serialize_none(self) -> Result<(), JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_unit(self) -> Result<(), JsonError> {
-        Err(JsonError("map keys must be strings".into()))
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -470,20 +456,20 @@ impl ser::Serializer for KeyOnly<'_> {
         _: &'static str,
         _: &T,
     ) -> Result<(), JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_tuple_variant(
         self,
@@ -492,17 +478,17 @@ impl ser::Serializer for KeyOnly<'_> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStruct, JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
     fn serialize_struct_variant(
         self,
@@ -511,7 +497,7 @@ impl ser::Serializer for KeyOnly<'_> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, JsonError> {
-        Err(JsonError("map keys must be strings".into()))
+        Err(not_a_key())
     }
 }
 

@@ -19,6 +19,7 @@ mod flat;
 mod json;
 pub mod metrics;
 pub mod picture;
+mod ser_error;
 mod table;
 
 pub use table::terminal_width;
