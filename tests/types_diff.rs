@@ -50,7 +50,7 @@ fn show(r: &Run) -> String {
 /// Compare; live state may change between the two runs, so retry a few times.
 fn same(reference: &Path, args: &[String], cwd: &Path, tries: usize) {
     let me = common::pgtool_bin();
-        let me = me.as_path();
+    let me = me.as_path();
     let mut last = None;
     for _ in 0..tries {
         let a = run(reference, args, cwd);
