@@ -33,7 +33,7 @@
 #            idle read --pid P --addr R [--vma '[anon]'] --json, -L --csv (vaddr,pfn,idle);
 #            idle read --pfn 0xS+N | 0-0xffffff | --cgroup DIR --json (pages,idle_pages,accessed_pages)
 #   20-wss:  idle wss --pid P --interval 1s|300ms --count N --method idle|refs --csv
-#            (columns by position: 1 interval, 3 vma start, 8 accessed pages), --json
+#            (columns interval, vma_start, accessed_pages), --json
 #            (interval,pid,pages,accessed_pages,idle_pages,accessed_bytes,"vma":null|{),
 #            --prometheus FILE (pgtool_wss_accessed_bytes{pid=,vma="all"}, "# EOF")
 #   50-types: types -p P -a 0xV+N -L -N | -i | -X, types -a PFN -x (page-types' argv);
