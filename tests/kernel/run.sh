@@ -45,7 +45,7 @@
 #   leak_page_owner: page-owner --by comm --top 0 --json ("comm", "pages", "now":{"anon"});
 #            page-owner --by comm,stack --top 5
 #   leak_page_owner_sort: the page_owner_sort personality (symlink), byte-exact vs the reference
-#   leak_slab: slab --interval 1s --count 4 --top 0 --csv [--sysfs] (columns name, suspect)
+#   leak_slab: slab --interval 1 (bare seconds) --count 4 --top 0 --csv [--sysfs] (columns name, suspect)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)

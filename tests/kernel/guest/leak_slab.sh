@@ -1,7 +1,8 @@
 #!/bin/sh
 # Guest test (busybox sh): a program leaking pipes, socketpairs and open files in a loop makes
 # exactly the slab caches it allocates from leak suspects in `pgtool slab` (/proc/slabinfo and
-# sysfs): filp (every pipe end, socket and /dev/null open) and sock_inode_cache (every socket).
+# sysfs): filp (every pipe end, socket and /dev/null open), sock_inode_cache and UNIX-STREAM
+# (every socket of its AF_UNIX stream socketpairs).
 # The kernel boots with slab_nomerge (run.sh), so these caches are not aliases of others.
 # Needs: pgtool at $PGTOOL (default /bin/pgtool), leak_pipes (tests/kernel/progs/leak_pipes.c)
 # in /bin, /usr/bin, /progs, /data or $PATH. Prints PASS/FAIL lines; exits 1 on failure.
@@ -14,14 +15,14 @@ PGTOOL=${PGTOOL:-/bin/pgtool}
 rc=0
 prog() { for d in /bin /usr/bin /progs /data /tests; do [ -x "$d/$1" ] && { echo "$d/$1"; return 0; }; done; command -v "$1"; }
 LP=$(prog leak_pipes) || { echo "FAIL leak_slab: leak_pipes not found"; exit 1; }
-NEED="filp sock_inode_cache"
+NEED="filp sock_inode_cache UNIX-STREAM"
 grep -q slab_nomerge /proc/cmdline || echo "note: no slab_nomerge on the kernel command line: caches may be merged"
 check() {   # check NAME PGTOOL-SLAB-ARGS...
   name=$1; shift
   "$LP" 100000 100 16 >/tmp/lp.out 2>&1 &   # ~320 files/s: below the fd limit for the whole sampling
   lp=$!
   sleep 1
-  "$PGTOOL" slab --interval 1s --count 4 --top 0 --csv "$@" >/tmp/$name.csv 2>/tmp/$name.err
+  "$PGTOOL" slab --interval 1 --count 4 --top 0 --csv "$@" >/tmp/$name.csv 2>/tmp/$name.err
   st=$?
   kill $lp; wait $lp 2>/dev/null
   if [ $st != 0 ]; then echo "FAIL $name: pgtool slab exited $st: $(cat /tmp/$name.err)"; rc=1; return; fi
