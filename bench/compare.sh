@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
-# bench/compare.sh [--only whole|anon|sparse] [--runs N] [--threads N]
+# bench/compare.sh [--only whole|anon|sparse] [--runs N] [--threads N] [--report]
 #
-# pgtool types vs the kernel's page-types (built by tools/build-reference.sh when missing):
-# median wall time of N (default 5) alternating runs, the ratio pgtool/page-types, and peak RSS
-# (/usr/bin/time -v "Maximum resident set size") for
+# pgtool types vs the kernel's page-types ($PGTOOL_REF_DIR/bin, built by tools/build-reference.sh
+# when missing): median wall time of N (default 5) alternating runs of each (the same number),
+# the ratio pgtool/page-types, and peak RSS (/usr/bin/time -v "Maximum resident set size") for
 #   whole   the whole-memory summary                       (target ratio <= 0.55)
 #   anon    -p of a process with 2 GiB touched anon memory, summary and -L   (<= 0.4)
 #   sparse  -p of a 256 GiB MAP_NORESERVE mapping with 64 MiB touched        (<= 0.1)
 # plus the kernel floor `dd if=/proc/kpageflags of=/dev/null bs=1M`. Needs root.
+# Before a case is timed both tools' outputs must be identical: for the whole-memory summary on
+# one frozen copy of /proc/kpageflags (page-types -F COPY vs pgtool types --root SNAPSHOT), for
+# the -p cases live (5 tries: shared pages' flags may change between two runs). Any difference
+# or failing command aborts (exit 1). A missed target exits 1; --report prints and exits 0.
+# Env: PGTOOL (a pgtool binary instead of building target/release/pgtool).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-only= runs=5 threads=
+only= runs=5 threads= report=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--only) only=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
-	*) echo "usage: $0 [--only whole|anon|sparse] [--runs N] [--threads N]" >&2; exit 2 ;;
+	--report) report=1; shift ;;
+	*) echo "usage: $0 [--only whole|anon|sparse] [--runs N] [--threads N] [--report]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "compare.sh: needs root (reads /proc/kpageflags)" >&2; exit 2; }
-ref=${PGTOOL_REF_PAGE_TYPES:-${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}/bin/page-types}
-[ -x "$ref" ] || sh "$here/tools/build-reference.sh" "$(dirname "$ref")"
+die() { echo "compare.sh: $*" >&2; exit 1; }
+ref=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}/bin/page-types
+[ -x "$ref" ] || sh "$here/tools/build-reference.sh" "$(dirname "$ref")" || die "no reference page-types at $ref"
 [ -x /usr/bin/time ] || { DEBIAN_FRONTEND=noninteractive apt-get install -y -q time >/dev/null; }
-(cd "$here" && cargo build --release -q)
-pg=$here/target/release/pgtool
-hog=$here/target/release/bench-hog
-cc -O2 -o "$hog" "$here/bench/hog.c"
+if [ -n "${PGTOOL:-}" ]; then
+	pg=$PGTOOL
+else
+	(cd "$here" && cargo build --release -q) || die "cargo build --release failed"
+	pg=$here/target/release/pgtool
+fi
+work=$(mktemp -d)
+hog=$work/bench-hog
+cc -O2 -o "$hog" "$here/bench/hog.c" || die "cc bench/hog.c failed"
 targs=()
 [ -n "$threads" ] && targs=(--threads "$threads")
 
@@ -42,13 +54,23 @@ timed() {
 	echo "$(( (t1 - t0) / 1000 )) $rss"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# case NAME ARGS...: alternate page-types and pgtool types
+# same ARGS...: page-types and pgtool types print the same (5 tries); else abort
+same() {
+	local i
+	for i in 1 2 3 4 5; do
+		"$ref" "$@" >"$work/ref.out" 2>"$work/ref.err" || die "page-types $* failed: $(head -c 300 "$work/ref.err")"
+		"$pg" types "${targs[@]}" "$@" >"$work/pg.out" 2>"$work/pg.err" ||
+			die "pgtool types $* failed: $(head -c 300 "$work/pg.err")"
+		cmp -s "$work/ref.out" "$work/pg.out" && return 0
+	done
+	diff "$work/ref.out" "$work/pg.out" | head -n 10 >&2 || true
+	die "page-types $* and pgtool types $* differ (5 tries)"
+}
+missed=0
+# case NAME TARGET ARGS...: alternate page-types and pgtool types; check the ratio <= TARGET
 case_() {
-	local name=$1; shift
+	local name=$1 target=$2; shift 2
 	local a=() b=() ra=0 rb=0 x y
-	# one untimed warm-up run of each
-	"$ref" "$@" >/dev/null 2>&1 || true
-	"$pg" types "${targs[@]}" "$@" >/dev/null 2>&1 || true
 	for _ in $(seq "$runs"); do
 		read -r x y < <(timed "$ref" "$@"); a+=("$x"); [ "$y" -gt "$ra" ] && ra=$y
 		read -r x y < <(timed "$pg" types "${targs[@]}" "$@"); b+=("$x"); [ "$y" -gt "$rb" ] && rb=$y
@@ -56,12 +78,15 @@ case_() {
 	local ma mb
 	ma=$(printf '%s\n' "${a[@]}" | median)
 	mb=$(printf '%s\n' "${b[@]}" | median)
-	awk -v n="$name" -v a="$ma" -v b="$mb" -v ra="$ra" -v rb="$rb" 'BEGIN {
-		printf "%-22s page-types %8.3f s %6.1f MiB   pgtool %8.3f s %6.1f MiB   ratio %.3f\n",
-			n, a/1e6, ra/1024, b/1e6, rb/1024, b/a }'
+	awk -v n="$name" -v a="$ma" -v b="$mb" -v ra="$ra" -v rb="$rb" -v t="$target" 'BEGIN {
+		printf "%-22s page-types %8.3f s %6.1f MiB   pgtool %8.3f s %6.1f MiB   ratio %.3f (target <= %s)\n",
+			n, a/1e6, ra/1024, b/1e6, rb/1024, b/a, t }'
+	if awk -v a="$ma" -v b="$mb" -v t="$target" 'BEGIN { exit !(b / a > t) }'; then
+		echo "MISSED: $name ratio above $target"; missed=1
+	fi
 }
 hogpid=
-cleanup() { [ -n "$hogpid" ] && kill -9 "$hogpid" 2>/dev/null || true; rm -f /tmp/compare.$$.*; }
+cleanup() { [ -n "$hogpid" ] && kill -9 "$hogpid" 2>/dev/null || true; rm -f /tmp/compare.$$.*; rm -rf "$work"; }
 trap cleanup EXIT
 start_hog() {
 	"$hog" "$@" > /tmp/compare.$$.hog &
@@ -76,16 +101,30 @@ if [ -z "$only" ] || [ "$only" = whole ]; then
 	f=()
 	for _ in $(seq "$runs"); do read -r x _ < <(timed dd if=/proc/kpageflags of=/dev/null bs=1M); f+=("$x"); done
 	printf "%-22s %8.3f s (median)\n" "dd kpageflags floor" "$(printf '%s\n' "${f[@]}" | median | awk '{print $1/1e6}')"
-	case_ "whole-memory summary"
+	# one frozen copy of kpageflags: both tools must print the same summary of it
+	mkdir -p "$work/snap/proc"
+	dd if=/proc/kpageflags of="$work/snap/proc/kpageflags" bs=1M status=none || die "cannot copy /proc/kpageflags"
+	cp /proc/iomem "$work/snap/proc/iomem"
+	"$ref" -F "$work/snap/proc/kpageflags" >"$work/ref.out" 2>&1 || die "page-types -F copy failed"
+	"$pg" types "${targs[@]}" --root "$work/snap" >"$work/pg.out" 2>&1 || die "pgtool types --root failed: $(head -c 300 "$work/pg.out")"
+	cmp -s "$work/ref.out" "$work/pg.out" || { diff "$work/ref.out" "$work/pg.out" | head >&2 || true;
+		die "whole-memory summaries of one kpageflags copy differ"; }
+	rm -f "$work/snap/proc/kpageflags"
+	case_ "whole-memory summary" 0.55
 fi
 if [ -z "$only" ] || [ "$only" = anon ]; then
 	start_hog anon 2048
-	case_ "-p 2GiB anon summary" -p "$hogpid"
-	case_ "-p 2GiB anon -L" -p "$hogpid" -L
+	same -p "$hogpid"
+	case_ "-p 2GiB anon summary" 0.4 -p "$hogpid"
+	same -p "$hogpid" -L
+	case_ "-p 2GiB anon -L" 0.4 -p "$hogpid" -L
 	kill -9 "$hogpid"; wait "$hogpid" 2>/dev/null || true; hogpid=
 fi
 if [ -z "$only" ] || [ "$only" = sparse ]; then
 	start_hog sparse 256 64
-	case_ "-p 256GiB sparse" -p "$hogpid"
+	same -p "$hogpid"
+	case_ "-p 256GiB sparse" 0.1 -p "$hogpid"
 	kill -9 "$hogpid"; wait "$hogpid" 2>/dev/null || true; hogpid=
 fi
+[ $missed = 0 ] || [ $report = 1 ] || exit 1
+exit 0

@@ -2,47 +2,23 @@
 //! Debian's linux-source 6.1 (tools/build-reference.sh). Same arguments, same environment:
 //! stdout, stderr and exit status must be identical.
 //!
-//! The reference is `$PGTOOL_REF_PAGE_TYPES` or `~/.cache/pgtool-ref/bin/page-types`. When it
-//! is missing (or a test needs root and is not root) the test prints why and passes, except
-//! under `CI`, where it fails.
+//! The reference is `$PGTOOL_REF_DIR/bin/page-types` (tests/common: `reference`). When it is
+//! missing (or a test needs root and is not root) the test follows the one skip rule
+//! (`common::skip_or_fail`: `SKIP <test>: <reason>`, a failure under `CI`).
 
 use proptest::prelude::*;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn skip(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("required in CI: {why}");
-    }
-    eprintln!("skipped: {why}");
-}
+mod common;
 
 fn reference() -> Option<PathBuf> {
-    let p = std::env::var_os("PGTOOL_REF_PAGE_TYPES")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/pgtool-ref/bin/page-types"))
-        })?;
-    if p.exists() {
-        Some(p)
-    } else {
-        skip(&format!(
-            "reference page-types not found at {} (build it with tools/build-reference.sh)",
-            p.display()
-        ));
-        None
-    }
+    common::need_reference("page-types")
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        skip("needs root (reads /proc/kpageflags and /proc/PID/pagemap)");
-    }
-    root
+    common::need_root("reads /proc/kpageflags and /proc/PID/pagemap")
 }
 
 type Run = (Vec<u8>, Vec<u8>, Option<i32>);
@@ -73,7 +49,8 @@ fn show(r: &Run) -> String {
 
 /// Compare; live state may change between the two runs, so retry a few times.
 fn same(reference: &Path, args: &[String], cwd: &Path, tries: usize) {
-    let me = Path::new(env!("CARGO_BIN_EXE_pgtool"));
+    let me = common::pgtool_bin();
+    let me = me.as_path();
     let mut last = None;
     for _ in 0..tries {
         let a = run(reference, args, cwd);
@@ -137,16 +114,86 @@ fn kpageflags_snapshot() {
     }
 }
 
+/// The whole unfiltered summary of this machine's memory, on a frozen copy: every word of
+/// /proc/kpageflags is copied into a snapshot tree once, then the
+/// reference reads the copy with `-F` and pgtool reads the same tree through `--root` (its live
+/// code path: the threaded walk over proc/kpageflags), so both see one state of memory.
 #[test]
 fn live_whole_memory_summary() {
     let (Some(r), true) = (reference(), is_root()) else {
         return;
     };
-    // the kernel's own state changes under us: compare the filtered views that are stable
     let d = tempfile::tempdir().expect("tmp");
-    same(&r, &strs(&["-b", "hwpoison"]), d.path(), 3);
-    same(&r, &strs(&["-b", "nopage", "-l"]), d.path(), 3);
-    same(&r, &strs(&["-b", "huge", "-r"]), d.path(), 3);
+    let proc_ = d.path().join("snap/proc");
+    std::fs::create_dir_all(&proc_).expect("mkdir");
+    // (the summary reads kpageflags only; kpagecount and kpagecgroup serve -C and -c)
+    let src = std::fs::File::open("/proc/kpageflags").expect("open /proc/kpageflags as root");
+    let words = copy_whole(&src, &proc_.join("kpageflags")) / 8;
+    std::fs::copy("/proc/iomem", proc_.join("iomem")).expect("copy iomem");
+    // the copy covers all of memory: as many PFNs as /proc/iomem's highest System RAM end
+    let max_ram_pfn = std::fs::read_to_string("/proc/iomem")
+        .expect("iomem")
+        .lines()
+        .filter(|l| l.ends_with(": System RAM"))
+        .filter_map(|l| l.trim().split(['-', ' ']).nth(1))
+        .filter_map(|e| u64::from_str_radix(e, 16).ok())
+        .max()
+        .expect("System RAM in /proc/iomem")
+        / 4096;
+    assert!(
+        words > max_ram_pfn,
+        "copied {words} kpageflags words, RAM ends at PFN {max_ram_pfn:#x}"
+    );
+    let flags = proc_.join("kpageflags");
+    let f = flags.to_str().expect("utf8");
+    let root = d.path().join("snap");
+    let root = root.to_str().expect("utf8");
+    let me = common::pgtool_bin();
+    for extra in [&[][..], &["-r"][..], &["-l"][..]] {
+        let mut ra = strs(&["-F", f]);
+        ra.extend(strs(extra));
+        let a = run(&r, &ra, d.path());
+        let mut pa = strs(&["types", "--root", root]);
+        pa.extend(strs(extra));
+        let o = Command::new(&me)
+            .args(&pa)
+            .current_dir(d.path())
+            .env("LC_ALL", "C")
+            .output()
+            .expect("spawn pgtool");
+        let b = (o.stdout, o.stderr, o.status.code());
+        assert!(
+            a.0.len() > 200 && a.2 == Some(0),
+            "the reference's summary of the copy looks empty or failed: {}",
+            show(&a)
+        );
+        assert!(
+            a == b,
+            "whole-memory summary {extra:?} differs\n=== page-types -F copy\n{}\n=== pgtool types --root\n{}",
+            show(&a),
+            show(&b)
+        );
+        // and pgtool's -F path on the same copy
+        same(&r, &ra, d.path(), 1);
+    }
+}
+
+/// Copy a /proc/kpage* file word for word until the kernel says end of file; returns bytes.
+fn copy_whole(f: &std::fs::File, to: &Path) -> u64 {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let mut out = std::fs::File::create(to).expect("create copy");
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0u64;
+    loop {
+        let k = f.read_at(&mut buf, off).expect("read /proc/kpage*");
+        if k == 0 {
+            break;
+        }
+        out.write_all(&buf[..k]).expect("write copy");
+        off += k as u64;
+    }
+    off
 }
 
 struct Child(std::process::Child);
@@ -338,7 +385,8 @@ proptest! {
         std::fs::write(d.path().join("f.bin"), &bytes).expect("write");
         let mut args = vec!["-F".to_string(), "f.bin".to_string()];
         for o in opts { args.extend(o); }
-        let me = Path::new(env!("CARGO_BIN_EXE_pgtool"));
+        let me = common::pgtool_bin();
+        let me = me.as_path();
         let a = run(&r, &args, d.path());
         let b = run(me, &args, d.path());
         prop_assert!(a == b, "page-types {:?}\n=== reference\n{}\n=== pgtool\n{}", args, show(&a), show(&b));

@@ -138,8 +138,18 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The pgtool binary under test: cargo's, or `$PGTOOL_TEST_BIN` (tools/selftest.sh points it
+/// at a deliberately broken pgtool to prove that the suite notices).
 pub fn pgtool_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_pgtool"))
+    std::env::var_os("PGTOOL_TEST_BIN")
+        .filter(|b| !b.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pgtool")))
+}
+
+/// The project's root (where Cargo.toml is).
+pub fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Run the pgtool binary with `args`.
@@ -168,13 +178,88 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Skip (return true) with a reason when a prerequisite is missing; panic under CI.
-pub fn skip(reason: &str) -> bool {
-    if std::env::var_os("CI").is_some() {
-        panic!("prerequisite missing under CI: {reason}");
+/// The name of the running test: libtest names each test's thread after it.
+pub fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(n) if n != "main" => n.to_owned(),
+        _ => std::env::args()
+            .next()
+            .and_then(|a| {
+                Path::new(&a)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "test".to_owned()),
     }
-    eprintln!("SKIP: {reason}");
+}
+
+/// The one skip rule: a test whose prerequisite is missing calls this and returns when it
+/// gets `true`. Under `CI` it panics with the reason (a missing prerequisite is a failure
+/// there); otherwise it prints one `SKIP <test>: <reason>` line, and appends the same line to
+/// the file named by `PGTOOL_SKIP_LOG` (tools/test.sh collects them and repeats them at the end).
+pub fn skip_or_fail(test: &str, reason: &str) -> bool {
+    let reason = reason.replace('\n', " ");
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: prerequisite missing under CI: {reason}");
+    }
+    let line = format!("SKIP {test}: {reason}");
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("PGTOOL_SKIP_LOG") {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log);
+        match f {
+            // one write of a whole line: O_APPEND keeps lines of parallel tests apart
+            Ok(mut f) => {
+                let _ = f.write_all(format!("{line}\n").as_bytes());
+            }
+            Err(e) => eprintln!("cannot append to PGTOOL_SKIP_LOG {log:?}: {e}"),
+        }
+    }
     true
+}
+
+/// [`skip_or_fail`] for the running test (named after its thread).
+pub fn skip(reason: &str) -> bool {
+    skip_or_fail(&test_name(), reason)
+}
+
+/// The reference tools' directory: `$PGTOOL_REF_DIR`, else `~/.cache/pgtool-ref` (where
+/// tools/build-reference.sh puts them). The binaries are in its `bin/`, the sources in `src/`.
+pub fn reference_dir() -> PathBuf {
+    std::env::var_os("PGTOOL_REF_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pgtool-ref")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent/pgtool-ref"))
+}
+
+/// A reference tool (`page-types`, `page_owner_sort`) when it is there and executable.
+pub fn reference(tool: &str) -> Option<PathBuf> {
+    let p = reference_dir().join("bin").join(tool);
+    let meta = std::fs::metadata(&p).ok()?;
+    use std::os::unix::fs::PermissionsExt;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(p)
+}
+
+/// [`reference`], or the skip rule with the reason (fails under `CI`).
+pub fn need_reference(tool: &str) -> Option<PathBuf> {
+    let p = reference(tool);
+    if p.is_none() {
+        skip(&format!(
+            "reference {tool} not found at {} (PGTOOL_REF_DIR={}; build it with \
+             tools/build-reference.sh)",
+            reference_dir().join("bin").join(tool).display(),
+            reference_dir().display()
+        ));
+    }
+    p
+}
+
+/// Root, or the skip rule with `why` (fails under `CI`).
+pub fn need_root(why: &str) -> bool {
+    is_root() || !skip(&format!("needs root ({why})"))
 }
 
 /// A child process: the test binary re-executed to run one `#[test]` function as a helper

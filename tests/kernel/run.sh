@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/kernel/run.sh -- pgtool's real-kernel tests: build a static pgtool, the test programs
-# (tests/kernel/progs/*.c) and a static reference page-types, then boot a kernel that has
+# (tests/kernel/progs/*.c) and the static reference page-types and page_owner_sort (from the
+# reference sources in $PGTOOL_REF_DIR/src, see tools/build-reference.sh), then boot a kernel that has
 # page_idle, hwpoison injection, page_owner and KFENCE under QEMU (tests/kernel/qemu-kernel.sh,
 # kernel built once and cached under ~/.cache/pgtool-qemu) once per guest script
 # tests/kernel/guest/*.sh, and collect its PASS/FAIL/SKIP lines.
@@ -12,13 +13,39 @@
 #   PGTOOL_KTEST_MEM      guest memory (default 512M)   PGTOOL_KTEST_SMP guest CPUs (default 2)
 #   PGTOOL_QEMU_CACHE     kernel cache (default ~/.cache/pgtool-qemu)
 #   PGTOOL_REF_DIR        reference tools (default ~/.cache/pgtool-ref; built by tools/build-reference.sh)
-# Guest layout: /bin/pgtool, /bin/ref-page-types (reference page-types, static), /bin/<prog> for
-#   each progs/*.c, /ktest/lib.sh (guest-lib.sh: pass/fail/check helpers), /ktest/guest/*.sh.
-#   Kernel command line adds: page_owner=on kfence.sample_interval=10. debugfs is mounted at
-#   /sys/kernel/debug, cgroup2 at /sys/fs/cgroup, tmpfs at /tmp.
+#   PGTOOL_KTEST_WRAP     a sh script installed as /bin/pgtool, the real one as /bin/pgtool.real
+#                         (tools/selftest.sh breaks `types` this way to prove the guest notices)
+#   CI                    set: a SKIP is a failure (the guest sees KT_CI=1: skip reports FAIL)
+#   PGTOOL_SKIP_LOG       outside CI, each guest SKIP line is appended there (tools/test.sh)
+# Guest layout: /bin/pgtool, /bin/ref-page-types and /bin/ref-page_owner_sort (reference tools,
+#   static), /bin/<prog> for each progs/*.c, /ktest/lib.sh (guest-lib.sh: pass/fail/skip/check
+#   helpers and the field names the scripts read), /ktest/guest/*.sh.
+#   Kernel command line adds: page_owner=on kfence.sample_interval=10 slab_nomerge. debugfs is
+#   mounted at /sys/kernel/debug, cgroup2 at /sys/fs/cgroup, tmpfs at /tmp.
 # A new guest/*.sh is picked up automatically; it reports with pass/fail/skip and ends with finish.
-# Exit status: 0 when every check passed (SKIPs allowed), 1 when any check failed or the harness
-#   could not build or boot (qemu, kernel, compiler missing: the reason is printed).
+# A script that reports no PASS line, or exits non-zero, fails.
+# Exit status: 0 when every check passed (SKIPs allowed outside CI), 1 when any check failed or
+#   the harness could not build or boot (qemu, kernel, compiler missing: the reason is printed).
+#
+# pgtool invocations in the guest (what a change of grammar or field names can break; field
+# names are read through guest-lib.sh's F_* variables and csvcol):
+#   10-idle: idle mark --pid P --addr 0xA+0xLEN | --pfn 0xS+N | --cgroup DIR;
+#            idle read --pid P --addr R [--vma '[anon]'] --json, -L --csv (vaddr,pfn,idle);
+#            idle read --pfn 0xS+N | 0-0xffffff | --cgroup DIR --json (pages,idle_pages,accessed_pages)
+#   20-wss:  idle wss --pid P --interval 1s|300ms --count N --method idle|refs --csv
+#            (columns interval, vma_start, accessed_pages), --json
+#            (interval,pid,pages,accessed_pages,idle_pages,accessed_bytes,"vma":null|{),
+#            --prometheus FILE (pgtool_wss_accessed_bytes{pid=,vma="all"}, "# EOF")
+#   50-types: types -p P -a 0xV+N -L -N | -i | -X, types -a PFN -x (page-types' argv);
+#            hwpoison inject --pid P --addr A (stdout "PFN 0x... " line); idle read --json
+#   80-hwpoison: hwpoison inject|unpoison|soft-offline [--yes] [--force] (--pid P --addr A | PFN)
+#            (exit 2 without --yes; "PFN 0x..." line; "slab", "anonymous", "pid P at A",
+#            CONFIG_MEMORY_HOTPLUG in messages); DEBUGFS_PATH
+#   leak_kfence: kfence --json --top 0 FILE (objects, stack [..], caches {..}); kfence --top 3
+#   leak_page_owner: page-owner --by comm --top 0 --json ("comm", "pages", "now":{"anon"});
+#            page-owner --by comm,stack --top 5
+#   leak_page_owner_sort: the page_owner_sort personality (symlink), byte-exact vs the reference
+#   leak_slab: slab --interval 1 (bare seconds) --count 4 --top 0 --csv [--sysfs] (columns name, suspect)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -50,20 +77,25 @@ for c in "$HERE"/progs/*.c; do
     { cat "$OUT/logs/gcc-$n.log" >&2; die "gcc -static $c failed (needs libc6-dev)"; }
 done
 
-# (c) static reference page-types, for comparisons in the same VM
+# (c) static reference page-types and page_owner_sort, for comparisons in the same VM, from the
+#     reference sources (tools/build-reference.sh keeps them in $REF/src: tools/vm on 6.1,
+#     tools/mm from 6.4). Missing: the guest checks that need them SKIP (FAIL under CI).
+noref() { if [ -n "${CI:-}" ]; then die "$*"; else say "$*; the checks needing them will SKIP"; fi; }
 if [ ! -d "$REF/src/tools" ]; then
   say "building the reference tools (tools/build-reference.sh)"
   "$ROOT/tools/build-reference.sh" "$REF/bin" >&2 || say "reference tools could not be built"
 fi
 PT_SRC=$(ls -d "$REF"/src/tools/mm "$REF"/src/tools/vm 2>/dev/null | head -1)
-if [ -n "$PT_SRC" ] && [ -f "$PT_SRC/page-types.c" ]; then
+if [ -n "$PT_SRC" ] && [ -f "$PT_SRC/page-types.c" ] && [ -f "$PT_SRC/page_owner_sort.c" ]; then
   [ -f "$PT_SRC/../lib/api/libapi.a" ] || make -s -C "$PT_SRC/../lib/api" >/dev/null 2>&1
-  if ! gcc -static -O2 -I"$PT_SRC/../lib" -o "$OUT/bin/ref-page-types" "$PT_SRC/page-types.c" \
-      "$PT_SRC/../lib/api/libapi.a" 2>"$OUT/logs/gcc-page-types.log"; then
-    say "static reference page-types failed to build (see $OUT/logs/gcc-page-types.log); checks needing it will fail"
-  fi
+  gcc -static -O2 -I"$PT_SRC/../lib" -o "$OUT/bin/ref-page-types" "$PT_SRC/page-types.c" \
+      "$PT_SRC/../lib/api/libapi.a" 2>"$OUT/logs/gcc-page-types.log" ||
+    noref "static reference page-types failed to build (see $OUT/logs/gcc-page-types.log)"
+  gcc -static -O2 -o "$OUT/bin/ref-page_owner_sort" "$PT_SRC/page_owner_sort.c" \
+      2>"$OUT/logs/gcc-page_owner_sort.log" ||
+    noref "static reference page_owner_sort failed to build (see $OUT/logs/gcc-page_owner_sort.log)"
 else
-  say "no reference page-types source under $REF/src; checks needing it will fail"
+  noref "no reference sources (page-types.c, page_owner_sort.c) under $REF/src/tools/{mm,vm}"
 fi
 
 # (d) the kernel (built once, cached)
@@ -78,6 +110,15 @@ FILES=()
 for b in "$OUT"/bin/*; do
   [ "$(basename "$b")" = pgtool ] || FILES+=(--file "$b:/bin/$(basename "$b")")
 done
+GUEST_PGTOOL=$OUT/bin/pgtool
+if [ -n "${PGTOOL_KTEST_WRAP:-}" ]; then
+  mkdir -p "$OUT/wrap" && cp "$PGTOOL_KTEST_WRAP" "$OUT/wrap/pgtool" && chmod 755 "$OUT/wrap/pgtool" ||
+    die "cannot install PGTOOL_KTEST_WRAP=$PGTOOL_KTEST_WRAP"
+  FILES+=(--file "$OUT/bin/pgtool:/bin/pgtool.real")
+  GUEST_PGTOOL=$OUT/wrap/pgtool
+  say "/bin/pgtool in the guest is $PGTOOL_KTEST_WRAP (the real one is /bin/pgtool.real)"
+fi
+KT_CI=; [ -n "${CI:-}" ] && KT_CI=1
 FILES+=(--file "$HERE/guest-lib.sh:/ktest/lib.sh" --file "$HERE/guest:/ktest/guest")
 PASS=0 FAIL=0 SKIP=0 BOOTS=0
 FAILED=()
@@ -91,8 +132,8 @@ for s in "$HERE"/guest/*.sh; do
   log=$OUT/logs/$name.console.log
   t=$(date +%s%N)
   "$QK" -q --log "$log" --timeout "${PGTOOL_KTEST_TIMEOUT:-400}" --mem "${PGTOOL_KTEST_MEM:-512M}" \
-    --smp "${PGTOOL_KTEST_SMP:-2}" --append "kfence.sample_interval=10" "${FILES[@]}" \
-    --cmd "sh /ktest/guest/$name.sh" "$OUT/bin/pgtool" > "$OUT/logs/$name.qemu.log" 2>&1
+    --smp "${PGTOOL_KTEST_SMP:-2}" --append "kfence.sample_interval=10 slab_nomerge" "${FILES[@]}" \
+    --cmd "KT_CI=$KT_CI sh /ktest/guest/$name.sh" "$GUEST_PGTOOL" > "$OUT/logs/$name.qemu.log" 2>&1
   rc=$?
   wall=$(ms_since $t)
   BOOTS=$((BOOTS + 1))
@@ -101,9 +142,21 @@ for s in "$HERE"/guest/*.sh; do
   grep -a -E '^(PASS|FAIL|SKIP) ' "$log"
   PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + k))
   while IFS= read -r l; do FAILED+=("$name: $l"); done < <(grep -a '^FAIL ' "$log")
+  if [ "$k" != 0 ]; then
+    if [ -n "${CI:-}" ]; then
+      # the skip rule: under CI a missing prerequisite is a failure
+      FAIL=$((FAIL + k))
+      while IFS= read -r l; do FAILED+=("$name: $l (a SKIP fails under CI)"); done < <(grep -a '^SKIP ' "$log")
+    elif [ -n "${PGTOOL_SKIP_LOG:-}" ]; then
+      grep -a '^SKIP ' "$log" | sed "s/^SKIP /SKIP kernel:$name: /" >> "$PGTOOL_SKIP_LOG" || true
+    fi
+  fi
   if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
     FAIL=$((FAIL + 1))
     FAILED+=("$name: guest exit status $rc with no FAIL line (124 timeout, 125 panic/no status): $(tail -5 "$log" | tr '\n' ' ')")
+  elif [ "$p" = 0 ] && [ "$f" = 0 ] && [ "$k" = 0 ]; then
+    FAIL=$((FAIL + 1))
+    FAILED+=("$name: reported no PASS, FAIL or SKIP line: $(tail -5 "$log" | tr '\n' ' ')")
   fi
   say "$name: $p passed, $f failed, $k skipped; boot+test $wall ms ($(grep -o 'wall [0-9]* ms' "$OUT/logs/$name.qemu.log" | tail -1))"
 done

@@ -8,6 +8,14 @@ wsprog $NA $MB /tmp/ws.ctl /tmp/ws.info &
 P=$!
 wait_file /tmp/ws.info 300 || { fail wss.setup "wsprog did not start"; finish; }
 set -- $(cat /tmp/ws.info); A=$2 NB=$5 B=$4
+# wss_get INTERVAL VMA_START: the accessed pages of that row of /tmp/ws.csv (columns found by
+# their header names; an empty VMA_START is the whole-process row)
+wss_get() {
+  awk -F, -v i="$1" -v s="$2" -v fi="$F_WSS_INTERVAL" -v fs="$F_WSS_START" -v fa="$F_WSS_ACCESSED" '
+    NR == 1 { for (k = 1; k <= NF; k++) { if ($k == fi) ci = k; if ($k == fs) cs = k; if ($k == fa) ca = k }
+              if (!ci || !cs || !ca) exit 3; next }
+    $ci == i && $cs == s { print $ca }' /tmp/ws.csv
+}
 thp=$(awk -v b="$B" '$1 ~ "^"b"-" {f=1} f && /^AnonHugePages:/ {print $2; exit}' /proc/$P/smaps)
 check wss.thp-present "THP region AnonHugePages: ${thp:-?} kB (want $((MB * 1024)))" [ "${thp:-0}" = $((MB * 1024)) ]
 for method in idle refs; do
@@ -20,9 +28,7 @@ for method in idle refs; do
     rc=$? t1=$(uptime_ms)
     [ $rc = 0 ] || { fail wss.$method "rc=$rc $(cat /tmp/ws.err)"; continue; }
     for iv in 1 2; do
-      ga=$(awk -F, -v i=$iv -v s=0x$A '$1 == i && $3 == s {print $8}' /tmp/ws.csv)
-      gb=$(awk -F, -v i=$iv -v s=0x$B '$1 == i && $3 == s {print $8}' /tmp/ws.csv)
-      tot=$(awk -F, -v i=$iv '$1 == i && $3 == "" {print $8}' /tmp/ws.csv)
+      ga=$(wss_get $iv 0x$A) gb=$(wss_get $iv 0x$B) tot=$(wss_get $iv "")
       wa=$((NA * pa / 100)) wb=$((NB * pb / 100))
       check wss.$method.small.$pa "interval $iv: accessed ${ga:-?} of $NA 4K pages, want $wa (5%)" \
         within 5 "${ga:--99999}" $wa

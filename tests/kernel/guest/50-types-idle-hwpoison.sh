@@ -1,17 +1,16 @@
 # `pgtool types -i/-X/-x` against the reference page-types (/bin/ref-page-types) in the same VM.
-# Runs once `pgtool types` is built; until then it reports SKIP with the reason.
+# A `types` that rejects page-types' options is a FAIL (types.argv), never a SKIP.
 . /ktest/lib.sh
 HWP=19
 poisoned() { [ -n "$1" ] && hasbit "$1" $HWP; }
 clean() { [ -n "$1" ] && ! hasbit "$1" $HWP; }
 pfn_of() { sed -n 's/^PFN \(0x[0-9a-f]*\) .*/\1/p' | head -1; }
-probe=$(pgtool types -p 1 -a 0x0,+1 -N 2>&1)
-if echo "$probe" | grep -q -e 'not built yet' -e 'unexpected argument'; then
-  skip types.idle "pgtool types not built yet: $probe"
-  skip types.hwpoison "pgtool types not built yet"
-  finish
-fi
-[ -x /bin/ref-page-types ] || { fail types.ref "no /bin/ref-page-types in the guest (static reference page-types did not build)"; finish; }
+# page-types' own argv: -p PID -a RANGE -L -N must be accepted (exit 0, the listing header)
+probe=$(pgtool types -p 1 -a 0x400+16 -L -N 2>&1); prc=$?
+argv_ok() { [ $prc = 0 ] && echo "$probe" | head -1 | grep -q '^voffset'; }
+check types.argv "pgtool types -p 1 -a 0x400+16 -L -N: rc $prc: $(echo "$probe" | head -3 | tr '\n' ' ')" argv_ok
+argv_ok || finish
+[ -x /bin/ref-page-types ] || { skip types.ref "no /bin/ref-page-types in the guest (the static reference page-types did not build: see run.sh's output)"; finish; }
 
 # -i: both tools mark the same pages idle; the listings of the two tools agree afterwards
 N=256

@@ -2,6 +2,7 @@
 # Guest test (busybox sh, kernel booted with page_owner=on): `pgtool page-owner` on the live
 # /sys/kernel/debug/page_owner has the workload's page allocations (leak_pipes maps and touches
 # 4096 anonymous pages) under its comm, joined with kpageflags: its pages are anon now.
+if [ -r /ktest/lib.sh ]; then . /ktest/lib.sh; else F_PO_COMM=comm F_PO_PAGES=pages F_PO_NOW=now F_PO_ANON=anon; fi
 PGTOOL=${PGTOOL:-/bin/pgtool}
 name=leak_page_owner
 fail() { echo "FAIL $name: $*"; exit 1; }
@@ -17,9 +18,9 @@ while ! grep -q ready /tmp/lp.out && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1));
 "$PGTOOL" page-owner --by comm --top 0 --json >/tmp/po.json 2>/tmp/po.err || { kill $lp; fail "exited $?: $(cat /tmp/po.err)"; }
 "$PGTOOL" page-owner --by comm,stack --top 5 >/tmp/po.table 2>/tmp/po.err || { kill $lp; fail "table exited $?: $(cat /tmp/po.err)"; }
 kill $lp; wait $lp 2>/dev/null
-line=$(grep '"comm":"leak_pipes"' /tmp/po.json) || fail "no group for comm leak_pipes"
-pages=$(echo "$line" | sed 's/.*"pages":\([0-9]*\).*/\1/')
-anon=$(echo "$line" | sed -n 's/.*"now":{[^}]*"anon":\([0-9]*\).*/\1/p')
+line=$(grep "\"$F_PO_COMM\":\"leak_pipes\"" /tmp/po.json) || fail "no group for $F_PO_COMM leak_pipes"
+pages=$(echo "$line" | sed "s/.*\"$F_PO_PAGES\":\([0-9]*\).*/\1/")
+anon=$(echo "$line" | sed -n "s/.*\"$F_PO_NOW\":{[^}]*\"$F_PO_ANON\":\([0-9]*\).*/\1/p")
 [ "$pages" -ge 4096 ] || fail "leak_pipes has $pages pages, want >= 4096: $line"
 [ -n "$anon" ] && [ "$anon" -ge 4000 ] || fail "leak_pipes pages are not anon now: $line"
 grep -q leak_pipes /tmp/po.table || fail "table lacks leak_pipes"
