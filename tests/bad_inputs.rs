@@ -172,7 +172,7 @@ fn bad_inputs_table() {
                 }
             };
             if c.root_only && !common::is_root() {
-                println!("SKIP {name}: needs root");
+                common::skip_or_fail(&name, "needs root");
                 continue;
             }
             let tmp = tempfile::tempdir().expect("tmp");

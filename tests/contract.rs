@@ -258,7 +258,7 @@ fn fixture_listings_keep_the_contract() {
 #[test]
 fn live_listings_keep_the_contract() {
     if !common::is_root() {
-        println!("SKIP live_listings_keep_the_contract: needs root (PFNs are hidden otherwise)");
+        common::skip("needs root (PFNs are hidden otherwise)");
         return;
     }
     let mut problems = Vec::new();

@@ -172,7 +172,7 @@ fn decimal_hex_and_sizes_mean_the_same() {
 #[test]
 fn self_is_a_pid_everywhere() {
     if !common::is_root() {
-        println!("SKIP self_is_a_pid_everywhere: needs root (pagemap PFNs, clear_refs)");
+        common::skip("needs root (pagemap PFNs, clear_refs)");
         return;
     }
     for args in [

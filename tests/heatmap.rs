@@ -13,9 +13,7 @@ const LEN: usize = 64 << 20;
 #[test]
 fn refs_heatmap_hot_cells_are_exactly_the_hot_half() {
     if !common::is_root() {
-        println!(
-            "SKIP refs_heatmap_hot_cells_are_exactly_the_hot_half: needs root (pagemap PFNs, clear_refs of a process)"
-        );
+        common::skip("needs root (pagemap PFNs, clear_refs of a process)");
         return;
     }
     // SAFETY: a private anonymous mapping owned by this test, unmapped at the end.

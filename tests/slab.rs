@@ -2,6 +2,8 @@
 //! mutations: executions 3 properties x `CASES`), trends, the fixture `--root` tree, and a live
 //! leak: a workload that grows the `filp` cache must make it a leak suspect.
 
+mod common;
+
 use pgtool::slab::{Cache, parse_alloc_calls, parse_slabinfo, trends};
 use proptest::prelude::*;
 use std::path::Path;
@@ -10,12 +12,9 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_pgtool");
 const CASES: u32 = 2000;
 
-/// The skip rule: `SKIP <test>: <reason>` outside CI, a failure under CI.
+/// The one skip rule (tests/common): SKIP line outside CI, a failure under CI.
 fn skip(test: &str, reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: prerequisite missing under CI: {reason}");
-    }
-    eprintln!("SKIP {test}: {reason}");
+    common::skip_or_fail(test, reason);
 }
 
 fn fixture_root() -> std::path::PathBuf {

@@ -2,6 +2,8 @@
 //! `--root` tree, labels bounded to `cache`, the same series set from two runs, `promtool check
 //! metrics` clean, and a real `prometheus-node-exporter` serving the file with no scrape error.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,12 +12,9 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pgtool");
 
-/// The skip rule: `SKIP <test>: <reason>` outside CI, a failure under CI.
+/// The one skip rule (tests/common): SKIP line outside CI, a failure under CI.
 fn skip(test: &str, reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: prerequisite missing under CI: {reason}");
-    }
-    eprintln!("SKIP {test}: {reason}");
+    common::skip_or_fail(test, reason);
 }
 
 fn root() -> PathBuf {

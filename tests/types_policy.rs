@@ -5,23 +5,20 @@
 //! `$PGTOOL_REF_DIR/bin`); promtool is Debian's `prometheus` package. A missing tool prints
 //! `SKIP` and passes, except under `CI`, where it fails.
 
+mod common;
+
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The one skip rule (tests/common): SKIP line outside CI, a failure under CI.
 fn skip(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: required in CI: {why}");
-    }
-    println!("SKIP {test}: {why}");
+    common::skip_or_fail(test, why);
 }
 
+/// The reference tool, found the one way (`PGTOOL_REF_DIR`, tests/common).
 fn reference(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("PGTOOL_REF_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pgtool-ref")))?;
-    let p = dir.join("bin").join(name);
-    p.exists().then_some(p)
+    common::reference(name)
 }
 
 fn is_root() -> bool {

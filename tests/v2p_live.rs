@@ -553,16 +553,9 @@ fn snapshot_gives_the_same_answers() {
     assert_eq!(r.code, 2);
 }
 
-/// The reference page-types (tools/build-reference.sh builds it): `$PAGE_TYPES` or
-/// `~/.cache/pgtool-ref/bin/page-types`.
+/// The reference page-types, found the one way (`PGTOOL_REF_DIR`, tests/common).
 fn page_types_bin() -> Option<std::path::PathBuf> {
-    let p = std::env::var_os("PAGE_TYPES")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| std::path::Path::new(&h).join(".cache/pgtool-ref/bin/page-types"))
-        })?;
-    p.exists().then_some(p)
+    common::reference("page-types")
 }
 
 #[test]
