@@ -118,6 +118,14 @@ pub fn read_objects<R: BufRead>(
             if let Some(o) = cur.take() {
                 each(o)?;
             }
+            // The kernel prints "kfence-#N unused" for a slot never allocated: no object.
+            if let Some(idx) = rest.trim_end().strip_suffix(" unused")
+                && idx.trim().parse::<u64>().is_ok()
+            {
+                seen_header = true;
+                section = 0;
+                continue;
+            }
             count += 1;
             if count > MAX_OBJECTS {
                 return Err(bad(n, format!("more than {MAX_OBJECTS} objects")));

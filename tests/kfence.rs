@@ -54,6 +54,28 @@ fn parses_the_real_objects_file() {
     assert!(live.windows(2).all(|w| w[0].objects >= w[1].objects));
 }
 
+/// The kernel prints `kfence-#N unused` for pool slots never allocated (mm/kfence/report.c,
+/// kfence_print_object): no object, and no error, between real objects.
+#[test]
+fn unused_slots_are_no_objects() {
+    let text = fixture();
+    let first = text
+        .lines()
+        .position(|l| l.starts_with("kfence-#"))
+        .expect("an object");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(first, "kfence-#11 unused");
+    lines.insert(first, "kfence-#12 unused");
+    lines.push("kfence-#250 unused");
+    let with_unused = lines.join("\n");
+    let objs = parse(&with_unused).expect("unused slots parse");
+    assert_eq!(objs.len(), parse(&text).expect("parse").len());
+    assert!(
+        parse("kfence-#x unused\n").is_err(),
+        "a bad number is still an error"
+    );
+}
+
 #[test]
 fn cli_groups_by_stack() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -14,7 +14,7 @@ skip() { if [ -n "${KT_CI:-}" ]; then fail "$1" "prerequisite missing under CI: 
 F_PAGES=pages F_IDLE=idle_pages F_ACCESSED=accessed_pages          # idle read --json
 F_LIST_VADDR=vaddr F_LIST_PFN=pfn F_LIST_IDLE=idle                 # idle read -L --csv
 F_WSS_INTERVAL=interval F_WSS_START=vma_start F_WSS_ACCESSED=accessed_pages  # idle wss --csv
-F_SLAB_NAME=name F_SLAB_SUSPECT=suspect                            # slab --csv
+F_SLAB_NAME=cache F_SLAB_SUSPECT=suspect                            # slab --csv
 F_KF_OBJECTS=objects F_KF_STACK=stack F_KF_CACHES=caches           # kfence --json
 F_PO_COMM=comm F_PO_PAGES=pages F_PO_NOW=now F_PO_ANON=anon        # page-owner --json
 # csvcol NAME [FILE]: the column NAME of a CSV with a header row (quoted commas not supported)

@@ -10,18 +10,19 @@ echo +memory > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 mkdir -p /sys/fs/cgroup/kt && echo $P > /sys/fs/cgroup/kt/cgroup.procs
 kill -USR1 $P; wait_file /tmp/tp.info.1 || fail idle.setup "touch step 1 timed out"
 set -- $(cat /tmp/tp.info); A=$2
-R="0x$A+$(printf %x $((N * 4096)))"
-# read3 ARGS...: "pages idle accessed rc" of `pgtool idle read ARGS --json`
+R="0x$A+$((N * 4096))"   # LEN is decimal (or 0x hex), as everywhere
+# read3 ARGS...: "pages idle accessed rc" of `pgtool idle read ARGS --json` (its last record: the total)
 read3() {
   _j=$(pgtool idle read "$@" --json 2>/tmp/read3.err); _rc=$?
+  _j=$(echo "$_j" | tail -n 1)
   echo "$(echo "$_j" | jfield $F_PAGES) $(echo "$_j" | jfield $F_IDLE) $(echo "$_j" | jfield $F_ACCESSED) $_rc"
 }
 
 out=$(pgtool idle mark --pid $P --addr $R 2>&1); rc=$?
 check idle.mark "rc=$rc $out" [ $rc = 0 ]
-j=$(pgtool idle read --pid $P --addr $R --json)
-check idle.read.fields "exactly $F_PAGES, $F_IDLE, $F_ACCESSED: $j" \
-  sh -c "echo '$j' | grep -qx '{\"$F_PAGES\":[0-9]*,\"$F_IDLE\":[0-9]*,\"$F_ACCESSED\":[0-9]*}'"
+j=$(pgtool idle read --pid $P --addr $R --json | tail -n 1)
+check idle.read.fields "the total: exactly vma (nulls), $F_PAGES, $F_IDLE, $F_ACCESSED: $j" \
+  sh -c "echo '$j' | grep -qx '{\"vma\":{\"start\":null,\"end\":null,\"perms\":null,\"path\":null},\"$F_PAGES\":[0-9]*,\"$F_IDLE\":[0-9]*,\"$F_ACCESSED\":[0-9]*}'"
 set -- $(read3 --pid $P --addr $R)
 check idle.read.all-idle "after mark: pages=$1 idle=$2 accessed=$3 rc=$4 (want $N $N 0 0)" \
   [ "$1 $2 $3 $4" = "$N $N 0 0" ]

@@ -4,7 +4,8 @@
 HWP=19
 poisoned() { [ -n "$1" ] && hasbit "$1" $HWP; }
 clean() { [ -n "$1" ] && ! hasbit "$1" $HWP; }
-pfn_of() { sed -n 's/^PFN \(0x[0-9a-f]*\) .*/\1/p' | head -1; }
+# the plan names each page as typed: "--addr A in pid P -> PFN 0x..." (or "PFN 0x...")
+pfn_of() { sed -n 's/.*PFN \(0x[0-9a-f]*\).*/\1/p' | head -1; }
 # page-types' own argv: -p PID -a RANGE -L -N must be accepted (exit 0, the listing header)
 probe=$(pgtool types -p 1 -a 0x400+16 -L -N 2>&1); prc=$?
 argv_ok() { [ $prc = 0 ] && echo "$probe" | head -1 | grep -q '^voffset'; }
@@ -20,18 +21,18 @@ wait_file /tmp/ti.info || { fail types.setup "touchpages did not start"; finish;
 kill -USR1 $P; wait_file /tmp/ti.info.1
 set -- $(cat /tmp/ti.info); A=$2
 VR="0x$(printf %x $((0x$A / 4096)))+$N"
-R="0x$A+$(printf %x $((N * 4096)))"
+R="0x$A+$((N * 4096))"
 ref-page-types -p $P -a $VR -i > /tmp/ref-i.out 2>&1; rrc=$?
-j=$(pgtool idle read --pid $P --addr $R --json)
+j=$(pgtool idle read --pid $P --addr $R --json | tail -n 1)
 check types.idle.ref-marks "page-types -i (rc $rrc: $(tail -2 /tmp/ref-i.out | tr '\n' ' ')): $j" [ "$(echo "$j" | jfield idle_pages)" = $N ]
 ref-page-types -p $P -a $VR -L -N > /tmp/ref-L.1 2>&1
 pgtool types -p $P -a $VR -L -N > /tmp/pg-L.1 2>&1
 check types.idle.list-agrees "after page-types -i: pgtool types -L equals page-types -L" cmp -s /tmp/ref-L.1 /tmp/pg-L.1
 kill -USR1 $P; wait_file /tmp/ti.info.2          # touch the first half
-j=$(pgtool idle read --pid $P --addr $R --json)
+j=$(pgtool idle read --pid $P --addr $R --json | tail -n 1)
 check types.idle.half "after touching half: $j" [ "$(echo "$j" | jfield accessed_pages)" = $((N / 2)) ]
 pgtool types -p $P -a $VR -i > /tmp/pg-i.out 2>&1; prc=$?
-j=$(pgtool idle read --pid $P --addr $R --json)
+j=$(pgtool idle read --pid $P --addr $R --json | tail -n 1)
 check types.idle.pgtool-marks "pgtool types -i (rc $prc): $j" [ $prc = 0 -a "$(echo "$j" | jfield idle_pages)" = $N ]
 ref-page-types -p $P -a $VR -L -N > /tmp/ref-L.2 2>&1
 pgtool types -p $P -a $VR -L -N > /tmp/pg-L.2 2>&1

@@ -4,7 +4,8 @@
 HWP=19 SLAB=7
 poisoned() { [ -n "$1" ] && hasbit "$1" $HWP; }
 clean() { [ -n "$1" ] && ! hasbit "$1" $HWP; }
-pfn_of() { sed -n 's/^PFN \(0x[0-9a-f]*\) .*/\1/p' | head -1; }
+# the plan names each page as typed: "--addr A in pid P -> PFN 0x..." (or "PFN 0x...")
+pfn_of() { sed -n 's/.*PFN \(0x[0-9a-f]*\).*/\1/p' | head -1; }
 
 touchpages 4 /tmp/hp.info > /tmp/hp.out 2>&1 &
 P=$!
@@ -18,7 +19,7 @@ pfn=$(echo "$out" | pfn_of)
 echo "$out"
 dry_ok() { [ $rc = 2 ] && clean "$pfn"; }
 check hwpoison.dry-run "no --yes: rc=$rc (want 2), PFN ${pfn:-?} not poisoned" dry_ok
-desc_ok() { echo "$out" | grep -q anonymous && echo "$out" | grep -q "pid $P at $A"; }
+desc_ok() { echo "$out" | grep -q anon && echo "$out" | grep -q "mapped by pid $P (touchpages) at $A"; }
 check hwpoison.describe "shows flags and pid/addr" desc_ok
 
 # a slab page is refused without --force, even with --yes

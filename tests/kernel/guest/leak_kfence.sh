@@ -45,7 +45,8 @@ grep -qE 'do_pipe2|__do_sys_pipe|socketpair|do_sys_openat2|do_sys_open' /tmp/kf.
 # pgtool's groups as "objects<TAB>stack<TAB>caches-json"
 sed -n "s/.*\"$F_KF_STACK\":\[\([^]]*\)\].*/\1/p" /tmp/kf.json | sed 's/","/|/g; s/"//g' > /tmp/kf.stacks
 sed "s/.*\"$F_KF_OBJECTS\":\([0-9]*\).*/\1/" /tmp/kf.json > /tmp/kf.objs
-sed "s/.*\"$F_KF_CACHES\":\({[^}]*}\).*/\1/" /tmp/kf.json > /tmp/kf.caches
+# caches: ["cache:count", ...]
+sed "s/.*\"$F_KF_CACHES\":\(\[[^]]*\]\).*/\1/" /tmp/kf.json > /tmp/kf.caches
 [ "$(wc -l </tmp/kf.stacks)" = "$(wc -l </tmp/kf.json)" ] || fail "not every group has a \"$F_KF_STACK\" array: $(head -c 300 /tmp/kf.json)"
 paste /tmp/kf.objs /tmp/kf.stacks /tmp/kf.caches > /tmp/kf.groups
 ok=0
@@ -55,7 +56,7 @@ while read -r cnt rest; do
   [ -n "$line" ] || fail "leak_pipes' stack ($cnt object(s), cache $cache) is no group of pgtool: $stack"
   objs=${line%%	*}
   [ "$objs" -ge "$cnt" ] || fail "group of leak_pipes' stack has $objs objects, the file has $cnt of leak_pipes alone: $stack"
-  echo "$line" | grep -q "\"$cache\":[1-9]" || fail "group of leak_pipes' stack does not name cache $cache: $line"
+  echo "$line" | grep -q "\"$cache:[1-9]" || fail "group of leak_pipes' stack does not name cache $cache: $line"
   ok=$((ok + 1))
 done < /tmp/kf.mine
 echo "PASS $name ($want allocated objects in $(wc -l </tmp/kf.json) stacks; leak_pipes' own $n objects in $ok stacks, each a group naming its cache)"
