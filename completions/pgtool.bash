@@ -1046,7 +1046,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__map)
-            opts="-o -h -V --output --by --color --cols --totals --threads --json --csv --root --help --version"
+            opts="-o -h -V --output --by --color --cols --totals --prometheus --threads --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1069,6 +1069,10 @@ _pgtool() {
                     return 0
                     ;;
                 --cols)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

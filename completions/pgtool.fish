@@ -281,6 +281,7 @@ never\t'Letters only'
 256\t'xterm 256 colours'
 truecolor\t'24-bit colour'"
 complete -c pgtool -n "__fish_pgtool_using_subcommand map" -l cols -d 'Blocks per row (default: fit the terminal; 64 in files)' -r
+complete -c pgtool -n "__fish_pgtool_using_subcommand map" -l prometheus -d 'Also write the per-zone totals to FILE as a Prometheus textfile (node_exporter\'s textfile collector): pgtool_map_blocks{node,zone,class}, pgtool_map_free_blocks, pgtool_map_unmovable_blocked_blocks, pgtool_map_free_pages{node,zone}' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand map" -l threads -d 'Worker threads (0: the CPUs available)' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand map" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand map" -l totals -d 'With --json/--csv: the per-zone totals instead of one record per block'

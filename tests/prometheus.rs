@@ -295,6 +295,19 @@ fn cases() -> Vec<Case> {
             ],
             sub: "mem",
         },
+        Case {
+            name: "map",
+            args: vec![
+                "--root",
+                "ROOT",
+                "map",
+                "--json",
+                "--totals",
+                "--prometheus",
+                "FILE",
+            ],
+            sub: "map",
+        },
     ]
 }
 

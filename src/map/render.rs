@@ -169,6 +169,56 @@ impl Totals {
     }
 }
 
+/// The totals as Prometheus families: blocks by worst class, entirely free blocks and blocks
+/// free but for unmovable pages, per node and zone (bounded labels: node, zone, class).
+pub fn metrics(totals: &Totals, block_bytes: u64) -> Result<crate::output::metrics::Metrics> {
+    use crate::output::metrics::{Kind, Metrics};
+    let mut m = Metrics::new();
+    m.family(
+        "pgtool_map_block_size_bytes",
+        "Bytes per pageblock (one cell of the map).",
+        Kind::Gauge,
+    )?
+    .add(&[], block_bytes as f64);
+    let label = |z: &ZoneTotals| {
+        (
+            z.node.map_or_else(|| "none".to_string(), |n| n.to_string()),
+            z.zone.clone().unwrap_or_else(|| "none".to_string()),
+        )
+    };
+    for z in &totals.zones {
+        let (node, zone) = label(z);
+        let l = [("node", node.as_str()), ("zone", zone.as_str())];
+        for (c, n) in CLASSES.iter().zip(z.blocks_by_class.0) {
+            m.family(
+                "pgtool_map_blocks",
+                "Pageblocks by their worst page for compaction (free < noflags < file < anon < thp < hugetlb < pgtable < slab < kernel < reserved < hwpoison).",
+                Kind::Gauge,
+            )?
+            .add(&[l[0], l[1], ("class", c.name())], n as f64);
+        }
+        m.family(
+            "pgtool_map_free_blocks",
+            "Pageblocks whose every page is free.",
+            Kind::Gauge,
+        )?
+        .add(&l, z.free_blocks as f64);
+        m.family(
+            "pgtool_map_unmovable_blocked_blocks",
+            "Pageblocks free but for unmovable pages: compaction cannot free them.",
+            Kind::Gauge,
+        )?
+        .add(&l, z.blocked_by_unmovable_blocks as f64);
+        m.family(
+            "pgtool_map_free_pages",
+            "Free pages (buddy, and count-0 pages without flags).",
+            Kind::Gauge,
+        )?
+        .add(&l, z.free_pages as f64);
+    }
+    Ok(m)
+}
+
 /// Scan and paint by class; returns the totals.
 pub fn draw_by_class(
     root: &SysRoot,

@@ -44,6 +44,11 @@ pub struct Args {
     /// With --json/--csv: the per-zone totals instead of one record per block.
     #[arg(long)]
     pub totals: bool,
+    /// Also write the per-zone totals to FILE as a Prometheus textfile (node_exporter's
+    /// textfile collector): pgtool_map_blocks{node,zone,class}, pgtool_map_free_blocks,
+    /// pgtool_map_unmovable_blocked_blocks, pgtool_map_free_pages{node,zone}.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
     /// Worker threads (0: the CPUs available).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
@@ -126,6 +131,13 @@ fn painter(target: &Target, grid: Grid, color: ColorArg) -> Result<Box<dyn Paint
     })
 }
 
+fn write_metrics(args: &Args, totals: &Totals, layout: &Layout) -> Result<(), Error> {
+    match &args.prometheus {
+        Some(p) => render::metrics(totals, layout.block_bytes())?.write_textfile(p),
+        None => Ok(()),
+    }
+}
+
 /// Run `pgtool map`.
 pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
     let root = g.sysroot();
@@ -159,6 +171,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
             }
         }
         sink.finish()?;
+        write_metrics(&args, &totals, &layout)?;
         return Ok(0);
     }
     let cols = args.cols.unwrap_or(match target {
@@ -195,6 +208,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         })?,
     };
     painter.finish(&totals.lines(layout.block_bytes()))?;
+    write_metrics(&args, &totals, &layout)?;
     if let Target::Svg(p) | Target::Png(p) = &target {
         eprintln!("pgtool: wrote {}", p.display());
     }
