@@ -50,19 +50,6 @@ for line in sys.stdin:
   skip_or_fail "cargo test --no-run failed"
 [ -n "$bins" ] || skip_or_fail "cargo test --no-run listed no test binary"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/pgtool-nobody.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-chmod 755 "$T"
-# the reference tools, where nobody can run them
-REF=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}
-mkdir -p "$T/ref/bin" "$T/home"
-for t in page-types page_owner_sort; do
-  if [ -x "$REF/bin/$t" ]; then cp "$REF/bin/$t" "$T/ref/bin/"; fi
-done
-chmod -R a+rX "$T/ref"
-chown 65534:65534 "$T/home"
-: > "$T/skips"; chmod 666 "$T/skips"
-
 # the checkout and the build output must be readable by others (git's default modes are)
 chmod o+rx "$ROOT" "$ROOT/target" "$ROOT/target/debug" "$ROOT/target/debug/deps" 2>/dev/null || true
 # the highest parent directory nobody cannot search (or PGTOOL_NOBODY_COVER)
@@ -74,6 +61,25 @@ if [ -z "$cover" ]; then
     as_nobody test -x "$d" || cover=$d
   done
 fi
+# The scratch directory: reference copies, nobody's HOME, the skip log and TMPDIR. It must be
+# visible inside the namespace: when the covered directory holds the usual temporary directory
+# (a checkout under /tmp), it goes inside the checkout's target/ instead.
+base=${TMPDIR:-/tmp}
+if [ -n "$cover" ]; then case $base/ in "$cover"/*) base=$ROOT/target ;; esac; fi
+T=$(mktemp -d "$base/pgtool-nobody.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+chmod 755 "$T"
+# the reference tools, where nobody can run them
+REF=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}
+mkdir -p "$T/ref/bin" "$T/home" "$T/tmp"
+chmod 1777 "$T/tmp"
+for t in page-types page_owner_sort; do
+  if [ -x "$REF/bin/$t" ]; then cp "$REF/bin/$t" "$T/ref/bin/"; fi
+done
+chmod -R a+rX "$T/ref"
+chown 65534:65534 "$T/home"
+: > "$T/skips"; chmod 666 "$T/skips"
+
 if [ -n "$cover" ]; then
   case $ROOT/ in "$cover"/*) ;; *) skip_or_fail "PGTOOL_NOBODY_COVER=$cover is not a parent of $ROOT" ;; esac
   command -v unshare >/dev/null || skip_or_fail "nobody cannot search $cover and unshare (util-linux) is missing"
@@ -84,11 +90,11 @@ if [ -n "$cover" ]; then
 fi
 # run_as_nobody BIN ARGS...: in the namespace when needed
 run_as_nobody() {
-  local envs=(env -u CI -u PGTOOL_QEMU HOME="$T/home" PGTOOL_REF_DIR="$T/ref" PGTOOL_SKIP_LOG="$T/skips")
+  local envs=(env -u CI -u PGTOOL_QEMU HOME="$T/home" TMPDIR="$T/tmp" PGTOOL_REF_DIR="$T/ref" PGTOOL_SKIP_LOG="$T/skips")
   if [ -z "$cover" ]; then
-    (cd /tmp && "${envs[@]}" "$SETPRIV" --reuid=65534 --regid=65534 --clear-groups "$@")
+    (cd "$T/tmp" && "${envs[@]}" "$SETPRIV" --reuid=65534 --regid=65534 --clear-groups "$@")
   else
-    (cd /tmp && unshare -m --propagation private "${envs[@]}" sh -c '
+    (cd "$T/tmp" && unshare -m --propagation private "${envs[@]}" sh -c '
       mount --bind "$1" "$2" && mount --rbind "$3" "$4" || { echo "test-nobody: bind mounts failed" >&2; exit 97; }
       shift 4; exec "$@"' sh "$ROOT" "$T/skel/$rel" "$T/skel" "$cover" \
       "$SETPRIV" --reuid=65534 --regid=65534 --clear-groups "$@")
