@@ -55,6 +55,13 @@ impl Flat<'_, '_> {
 /// Renders array items to text for [`Leaf::Joined`].
 fn item_text<T: Serialize + ?Sized>(v: &T) -> Result<String, FlatError> {
     let mut out = String::new();
+    append_item(&mut out, v)?;
+    Ok(out)
+}
+
+/// Append the text of an array item (or map key) to `out`: no allocation for plain strings.
+fn append_item<T: Serialize + ?Sized>(out: &mut String, v: &T) -> Result<(), FlatError> {
+    let start = out.len();
     walk(v, &mut |_, leaf| {
         use std::fmt::Write;
         let _ = match leaf {
@@ -64,15 +71,14 @@ fn item_text<T: Serialize + ?Sized>(v: &T) -> Result<String, FlatError> {
             Leaf::I64(n) => write!(out, "{n}"),
             Leaf::F64(n) => write!(out, "{n}"),
             Leaf::Str(s) | Leaf::Joined(s) => {
-                if !out.is_empty() {
+                if out.len() > start {
                     out.push(' ');
                 }
                 out.push_str(s);
                 Ok(())
             }
         };
-    })?;
-    Ok(out)
+    })
 }
 
 macro_rules! leaf_fn {
@@ -214,8 +220,7 @@ impl Seq<'_, '_> {
         if !self.text.is_empty() {
             self.text.push('|');
         }
-        let t = item_text(v)?;
-        self.text.push_str(&t);
+        append_item(&mut self.text, v)?;
         Ok(())
     }
     fn done(self) -> Result<(), FlatError> {
