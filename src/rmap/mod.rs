@@ -426,16 +426,19 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
             .collect()
     });
     let mut out = Vec::new();
-    out.try_reserve_exact(pfns.len()).map_err(|_| {
-        Error::Usage(format!(
-            "not enough memory to look up {} PFNs; split the range",
-            pfns.len()
-        ))
-    })?;
+    out.try_reserve_exact(pfns.len())
+        .map_err(|_| too_many(pfns.len()))?;
     for p in parts {
         out.extend(p?);
     }
     Ok(out)
+}
+
+/// The error of a lookup too big for the memory pgtool may use (`ulimit -v`).
+fn too_many(n: usize) -> Error {
+    Error::Usage(format!(
+        "not enough memory to look up {n} PFNs; split the range"
+    ))
 }
 
 fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
@@ -446,12 +449,7 @@ fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     let mut probe: Vec<u8> = Vec::new();
     probe
         .try_reserve_exact(pfns.len().saturating_mul(per_pfn))
-        .map_err(|_| {
-            Error::Usage(format!(
-                "not enough memory to look up {} PFNs; split the range",
-                pfns.len()
-            ))
-        })?;
+        .map_err(|_| too_many(pfns.len()))?;
     drop(probe);
     let idx: Vec<u64> = pfns.iter().map(|p| p.0).collect();
     let flags_file = U64File::open_kpage(root, KpageFile::Flags)?;
@@ -464,13 +462,8 @@ fn read_targets_sorted(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
         None => vec![None; idx.len()],
     };
     let mut out = Vec::new();
-    // A lookup of millions of PFNs under a memory limit fails with a message, not an abort.
-    out.try_reserve_exact(pfns.len()).map_err(|_| {
-        Error::Usage(format!(
-            "not enough memory to look up {} PFNs; split the range",
-            pfns.len()
-        ))
-    })?;
+    out.try_reserve_exact(pfns.len())
+        .map_err(|_| too_many(pfns.len()))?;
     let mut last_folio: Option<Folio> = None;
     for (i, pfn) in pfns.iter().enumerate() {
         let Some(raw) = flags[i] else {
