@@ -108,10 +108,9 @@ fn float(out: &mut Vec<u8>, v: f64) -> Result<(), JsonError> {
     if !v.is_finite() {
         return Err(SerError(format!("{v} cannot be written as JSON")));
     }
-    // serde_json writes the shortest text that reads back as the same f64 (ryu); `{v:?}`
-    // does too, and keeps the `.0` of whole numbers as serde_json does.
-    out.extend_from_slice(format!("{v:?}").as_bytes());
-    Ok(())
+    // Floats are rare in records: serde_json's own formatting (ryu's shortest digits), so
+    // the text is exactly serde_json's even where two shortest forms exist.
+    serde_json::to_writer(&mut *out, &v).map_err(|e| SerError(e.to_string()))
 }
 
 /// A compound (array, object) being written: `first` says whether a comma is due.
