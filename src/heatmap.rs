@@ -10,7 +10,7 @@
 //! Memory is bounded by buckets x intervals (one small record each); nothing per page is kept
 //! between intervals.
 
-use crate::addr::{VirtAddr, page_size};
+use crate::addr::page_size;
 use crate::error::{Error, Result};
 use crate::idle::{self, IdleBitmap, Method, PageSet};
 use crate::maps::Vma;
@@ -270,11 +270,6 @@ pub fn hot_range(rows: &[Vec<Cell>]) -> std::ops::Range<usize> {
         (Some(a), Some(b)) => a..b + 1,
         _ => 0..n,
     }
-}
-
-/// The address of a bucket, for labels.
-pub fn addr_label(a: u64) -> String {
-    format!("{:#x}", VirtAddr(a).0)
 }
 
 #[cfg(test)]

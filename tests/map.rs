@@ -191,6 +191,26 @@ fn decode_png(path: &Path) -> (u32, Vec<u8>) {
     (info.width, rgb)
 }
 
+/// Where the SVG put the block at `pfn`: the x and y of the rect whose hover title names it.
+fn rect_origin(svg: &str, pfn: u64, class: &str) -> (u32, u32) {
+    let needle = format!("pfn {pfn:#x} {class}");
+    let at = svg
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no title {needle:?}"));
+    let rect = &svg[svg[..at].rfind("<rect ").expect("rect")..at];
+    let attr = |name: &str| -> u32 {
+        let k = format!("{name}=\"");
+        let i = rect.find(&k).expect("attr") + k.len();
+        rect[i..]
+            .split('"')
+            .next()
+            .expect("value")
+            .parse()
+            .expect("number")
+    };
+    (attr("x"), attr("y"))
+}
+
 fn pixel(width: u32, rgb: &[u8], x: u32, y: u32) -> [u8; 3] {
     let o = ((y * width + x) * 3) as usize;
     [rgb[o], rgb[o + 1], rgb[o + 2]]
@@ -265,23 +285,7 @@ fn fixture_svg_renders_the_class_colour_at_each_block() {
     let (w, px) = decode_png(&png);
     for (pfn, class) in EXPECTED {
         // Find the block's rect by its hover title, then look at the rendered pixels there.
-        let needle = format!("pfn {pfn:#x} {class}");
-        let at = text
-            .find(&needle)
-            .unwrap_or_else(|| panic!("no title {needle:?}"));
-        let rect_start = text[..at].rfind("<rect ").expect("rect");
-        let rect = &text[rect_start..at];
-        let attr = |name: &str| -> u32 {
-            let k = format!("{name}=\"");
-            let i = rect.find(&k).expect("attr") + k.len();
-            rect[i..]
-                .split('"')
-                .next()
-                .expect("value")
-                .parse()
-                .expect("number")
-        };
-        let (x, y) = (attr("x"), attr("y"));
+        let (x, y) = rect_origin(&text, pfn, class);
         assert_eq!(
             pixel(w, &px, x + 4, y + 4),
             rgb(class),
@@ -345,23 +349,9 @@ fn fixture_svg_opens_in_chromium() {
     let text = std::fs::read_to_string(&svg).expect("svg");
     let (w, px) = decode_png(&shot);
     for (pfn, class) in EXPECTED {
-        let needle = format!("pfn {pfn:#x} {class}");
-        let at = text
-            .find(&needle)
-            .unwrap_or_else(|| panic!("no title {needle:?}"));
-        let rect = &text[text[..at].rfind("<rect ").expect("rect")..at];
-        let attr = |name: &str| -> u32 {
-            let k = format!("{name}=\"");
-            let i = rect.find(&k).expect("attr") + k.len();
-            rect[i..]
-                .split('"')
-                .next()
-                .expect("value")
-                .parse()
-                .expect("number")
-        };
+        let (x, y) = rect_origin(&text, pfn, class);
         assert_eq!(
-            pixel(w, &px, attr("x") + 4, attr("y") + 4),
+            pixel(w, &px, x + 4, y + 4),
             rgb(class),
             "block at pfn {pfn:#x} ({class}) in the screenshot"
         );

@@ -543,3 +543,62 @@ fn framing_edge_cases_match_reference() {
         }
     }
 }
+
+/// The drop-in writes its output file as the C tool does (create or truncate), but never
+/// through a symbolic link planted at the output path (issue 17): the link's target is kept.
+#[test]
+fn output_through_a_planted_link_is_refused() {
+    let (d, prog) = drop_in();
+    let input = d.path().join("in.txt");
+    // a real dump (the C tool refuses inputs under 100 bytes a record: "max_size too small??")
+    let dump = common::manifest_dir().join("tests/fixtures/page_owner/qemu-6.1-page_owner.txt.gz");
+    let text = Command::new("gzip")
+        .arg("-dc")
+        .arg(&dump)
+        .output()
+        .expect("gzip")
+        .stdout;
+    assert!(!text.is_empty());
+    std::fs::write(&input, text).expect("input");
+    let victim = d.path().join("victim");
+    std::fs::write(&victim, b"keep").expect("victim");
+    let out = d.path().join("out.txt");
+    std::os::unix::fs::symlink(&victim, &out).expect("symlink");
+    let r = Command::new(&prog)
+        .arg0("page_owner_sort")
+        .arg(&input)
+        .arg(&out)
+        .output()
+        .expect("spawn");
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("open: : "),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"keep");
+    std::fs::remove_file(&out).expect("rm link");
+    let r = Command::new(&prog)
+        .arg0("page_owner_sort")
+        .arg(&input)
+        .arg(&out)
+        .output()
+        .expect("spawn");
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let written = std::fs::read_to_string(&out).expect("out");
+    assert!(
+        written.contains(" times, ") && written.contains(" pages"),
+        "{}",
+        &written[..written.len().min(300)]
+    );
+}

@@ -139,6 +139,16 @@ impl Compound<'_> {
     }
 }
 
+/// An integer method of the serializer: widen, then write.
+macro_rules! json_int {
+    ($m:ident: $t:ty => $write:ident, $widen:path) => {
+        fn $m(self, v: $t) -> Result<(), JsonError> {
+            $write(self.out, $widen(v));
+            Ok(())
+        }
+    };
+}
+
 impl<'a> ser::Serializer for Json<'a> {
     type Ok = ();
     type Error = JsonError;
@@ -155,38 +165,14 @@ impl<'a> ser::Serializer for Json<'a> {
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), JsonError> {
-        int(self.out, i64::from(v));
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), JsonError> {
-        int(self.out, i64::from(v));
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), JsonError> {
-        int(self.out, i64::from(v));
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), JsonError> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), JsonError> {
-        uint(self.out, u64::from(v));
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), JsonError> {
-        uint(self.out, u64::from(v));
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), JsonError> {
-        uint(self.out, u64::from(v));
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), JsonError> {
-        uint(self.out, v);
-        Ok(())
-    }
+    json_int!(serialize_i8: i8 => int, i64::from);
+    json_int!(serialize_i16: i16 => int, i64::from);
+    json_int!(serialize_i32: i32 => int, i64::from);
+    json_int!(serialize_i64: i64 => int, i64::from);
+    json_int!(serialize_u8: u8 => uint, u64::from);
+    json_int!(serialize_u16: u16 => uint, u64::from);
+    json_int!(serialize_u32: u32 => uint, u64::from);
+    json_int!(serialize_u64: u64 => uint, u64::from);
     fn serialize_f32(self, v: f32) -> Result<(), JsonError> {
         float(self.out, f64::from(v))
     }

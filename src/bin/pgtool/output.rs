@@ -1,8 +1,5 @@
-//! The output-format options shared by the subcommands that print records.
-#![allow(dead_code)] // shared helpers; not every subcommand uses every one
-
-use pgtool::Error;
-use std::io::{self, Write};
+//! The output-format options shared by the subcommands that print records (the rendering is the
+//! library's `pgtool::output`).
 
 /// `--json` / `--csv`; a human table when neither is given.
 #[derive(clap::Args, Debug, Clone, Copy, Default)]
@@ -28,20 +25,4 @@ impl FormatArgs {
             Format::Table
         }
     }
-}
-
-pub use pgtool::output::stdout_error;
-
-/// Write one JSON line.
-pub fn write_json_line<W: Write, T: serde::Serialize>(out: &mut W, v: &T) -> Result<(), Error> {
-    serde_json::to_writer(&mut *out, v).map_err(|e| stdout_error(io::Error::other(e)))?;
-    out.write_all(b"\n").map_err(stdout_error)
-}
-
-/// A comfy-table with pgtool's look: no borders beyond a header line, width from the terminal.
-pub fn table() -> comfy_table::Table {
-    let mut t = comfy_table::Table::new();
-    t.load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
-    t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
-    t
 }

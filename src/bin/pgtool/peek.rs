@@ -1,10 +1,11 @@
 //! `pgtool peek PID ADDR [LEN]`: read a process's memory.
 
 use crate::Global;
-use crate::output::{Format, FormatArgs, stdout_error};
+use crate::output::{Format, FormatArgs};
 use pgtool::Error;
 use pgtool::input::{parse_addr_range, parse_pid, parse_size, quote};
 use pgtool::output::Sink;
+use pgtool::output::stdout_error;
 use std::io::Write;
 
 /// Read a process's memory at an address (process_vm_readv, /proc/PID/mem as the fallback).

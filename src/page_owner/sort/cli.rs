@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 
 const USAGE: &str = "Usage: ./page_owner_sort [OPTIONS] <input> <output>\n\
 -m\t\tSort by total memory.\n\
@@ -194,7 +195,14 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     let inp = std::path::Path::new(std::ffi::OsStr::from_bytes(&operands[0]));
     let outp = std::path::Path::new(std::ffi::OsStr::from_bytes(&operands[1]));
     let fin = File::open(inp);
-    let fout = File::create(outp);
+    // As the C tool's fopen("w") (create or truncate, 0666 & ~umask), but never through a
+    // symbolic link at the output path: run as root, a planted link would clobber its target.
+    let fout = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(outp);
     let (fin, fout) = match (fin, fout) {
         (Ok(a), Ok(b)) => (a, b),
         (a, b) => {
