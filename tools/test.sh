@@ -38,7 +38,10 @@ if ! tools/build-reference.sh "$PGTOOL_REF_DIR/bin"; then
 fi
 # --no-fail-fast: one failing test binary must not hide the others' results;
 # --show-output: a skipped test's reason is visible even though the test passes.
-step "cargo test" cargo test --no-fail-fast -- --show-output
+# The log is kept so that the summary can repeat each failure's message: CI shows the start and
+# the end of the output, and a panic in the middle would be lost.
+cargo_test() { cargo test --no-fail-fast -- --show-output 2>&1 | tee target/cargo-test.log; }
+step "cargo test" cargo_test
 if [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; then
   step "the test binaries as nobody (tools/test-nobody.sh)" tools/test-nobody.sh
 else
@@ -54,6 +57,11 @@ if [ "$n" -gt 0 ]; then
   echo "$n skipped (reasons below; under CI each would fail, except the \"(as nobody)\" ones: the"
   echo "unprivileged run has CI unset on purpose, root-only tests skip there):"
   sed 's/^/  /' "$PGTOOL_SKIP_LOG"
+fi
+if [ $status != 0 ] && grep -q "panicked at" target/cargo-test.log 2>/dev/null; then
+  echo "failures (each panic and the lines after it, up to a blank line or a backtrace):"
+  awk '/panicked at/ { n = 12 } n > 0 { if ($0 == "" || /^stack backtrace/) { n = 0; next } print "  " $0; n-- }' \
+    target/cargo-test.log | head -n 150
 fi
 if [ $status = 0 ]; then
   echo "tools/test.sh: all passed"
