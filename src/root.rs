@@ -128,6 +128,44 @@ impl SysRoot {
     pub fn cgroup_fs(&self) -> PathBuf {
         self.sys.join("fs/cgroup")
     }
+    /// `/proc/kcore`: kernel memory as an ELF core file (CONFIG_PROC_KCORE, root).
+    pub fn kcore(&self) -> PathBuf {
+        self.proc.join("kcore")
+    }
+    /// `/proc/kallsyms`: kernel symbols (addresses hidden to non-root by kptr_restrict).
+    pub fn kallsyms(&self) -> PathBuf {
+        self.proc.join("kallsyms")
+    }
+    /// `/sys/kernel/btf/vmlinux`: the running kernel's types (CONFIG_DEBUG_INFO_BTF).
+    pub fn btf_vmlinux(&self) -> PathBuf {
+        self.sys.join("kernel/btf/vmlinux")
+    }
+    /// `/proc/meminfo`.
+    pub fn meminfo(&self) -> PathBuf {
+        self.proc.join("meminfo")
+    }
+    /// `/proc/vmallocinfo`.
+    pub fn vmallocinfo(&self) -> PathBuf {
+        self.proc.join("vmallocinfo")
+    }
+    /// `/proc/slabinfo`.
+    pub fn slabinfo(&self) -> PathBuf {
+        self.proc.join("slabinfo")
+    }
+    /// `/proc/sys/kernel/kptr_restrict`.
+    pub fn kptr_restrict(&self) -> PathBuf {
+        self.proc.join("sys/kernel/kptr_restrict")
+    }
+    /// tracefs: `/sys/kernel/tracing` where it is mounted, else `DEBUGFS/tracing`. Only the
+    /// live system has one (tracing writes to the kernel).
+    pub fn tracefs(&self) -> PathBuf {
+        let t = self.sys.join("kernel/tracing");
+        if t.join("events").is_dir() {
+            t
+        } else {
+            self.debugfs.join("tracing")
+        }
+    }
 }
 
 #[cfg(test)]
