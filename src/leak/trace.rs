@@ -144,11 +144,22 @@ fn kmalloc_size(cache: &str) -> Option<u64> {
 /// Trace for `opts.duration` (or until `stop`) and report.
 pub fn run(root: &SysRoot, opts: &Options, stop: &AtomicBool) -> Result<TraceReport> {
     root.require_live("leak --trace (creates a tracing instance)")?;
+    if let Some(pid) = opts.pid
+        && !root.pid_dir(pid).exists()
+    {
+        return Err(Error::NoSuchProcess { pid });
+    }
     let tracefs = root.tracefs();
     let me = std::process::id();
+    let global_kb = || std::fs::read_to_string(tracefs.join("buffer_size_kb")).ok();
+    let kb_before = global_kb();
     let inst = Instance::create(&tracefs, &format!("pgtool-leak-{me}"))?;
     let mut rep = TraceReport::default();
-    let res = setup(&inst, opts, &mut rep).and_then(|()| {
+    // On 6.1 resizing any instance sets the one global "expanded" flag without growing the
+    // global buffer (__tracing_resize_ring_buffer), leaving the global tracer a 7 KiB buffer
+    // for good: resize ours only when the global one is expanded already.
+    let resize = kb_before.as_deref().is_some_and(|t| !t.contains("expanded"));
+    let res = setup(&inst, opts, resize, &mut rep).and_then(|()| {
         fail_point("setup")?;
         read(&inst, opts, stop, &mut rep)
     });
@@ -156,11 +167,23 @@ pub fn run(root: &SysRoot, opts: &Options, stop: &AtomicBool) -> Result<TraceRep
     let removed = inst.remove();
     res?;
     removed?;
+    let kb_after = global_kb();
+    if kb_after != kb_before {
+        // 6.1's tracing_update_buffers() expands the global buffer once, when any event is enabled
+        rep.notes.push(format!(
+            "the kernel expanded the global ring buffer when our instance enabled its events \
+             (buffer_size_kb {} -> {}: 6.1's tracing_update_buffers() does this once per boot; it cannot be undone)",
+            kb_before.as_deref().unwrap_or("?").trim(),
+            kb_after.as_deref().unwrap_or("?").trim()
+        ));
+    }
     Ok(rep)
 }
 
-fn setup(inst: &Instance, opts: &Options, rep: &mut TraceReport) -> Result<()> {
-    let _ = inst.write("buffer_size_kb", &BUFFER_KB.to_string());
+fn setup(inst: &Instance, opts: &Options, resize: bool, rep: &mut TraceReport) -> Result<()> {
+    if resize {
+        let _ = inst.write("buffer_size_kb", &BUFFER_KB.to_string());
+    }
     let kmalloc = opts.cache.as_deref().and_then(kmalloc_size);
     let mut alloc_filter = vec![format!("common_pid != {}", std::process::id())];
     if let Some(p) = opts.pid {
