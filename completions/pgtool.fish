@@ -276,7 +276,7 @@ complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l duration -d 'How 
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l pid -d 'Only events of this process (common_pid; its threads are other PIDs)' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l comm -d 'Only events of tasks with this comm' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l cache -d 'Only allocations and frees in this slab cache (kmem_cache_* events; kmalloc-N by size)' -r
-complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l max-events -d 'The most outstanding allocations tracked; beyond it allocations are dropped and counted' -r
+complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l max-events -d 'The most outstanding allocations tracked (about 120 bytes each); beyond it allocations are dropped and counted' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l trace -d 'Trace kmem allocations and frees instead of sampling (root, tracefs)'
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l json -d 'One JSON object per record (JSON Lines) on stdout'

@@ -41,13 +41,14 @@ fn verdict_with_numbers_adds_up_to_memtotal() {
     assert_eq!(sum, meminfo_kb("MemTotal") * 1024, "parts of MemTotal");
     for v in &cats {
         let verdict = v["verdict"].as_str().expect("verdict");
-        assert!(
-            ["growing", "stable", "shrinking"].contains(&verdict),
-            "{v}"
-        );
+        assert!(["growing", "stable", "shrinking"].contains(&verdict), "{v}");
     }
     assert!(r.stderr.contains("verdict: "), "{}", r.stderr);
-    assert!(r.stderr.contains("issue #13 step 3) skipped"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("issue #13 step 3) skipped"),
+        "{}",
+        r.stderr
+    );
     // the table says the same in words
     let t = pgtool(&["leak", "--interval", "100ms", "--count", "3"]);
     assert_eq!(t.code, 0, "{}", t.stderr);
@@ -69,7 +70,10 @@ fn vmallocused_is_the_pages_of_vmallocinfo() {
             .expect("parse");
         best = best.min(used.abs_diff(v.total()));
     }
-    assert!(best <= 1 << 20, "VmallocUsed and vmallocinfo's pages differ by {best} bytes");
+    assert!(
+        best <= 1 << 20,
+        "VmallocUsed and vmallocinfo's pages differ by {best} bytes"
+    );
 }
 
 #[test]
@@ -81,8 +85,7 @@ fn non_root_is_told_what_it_cannot_read() {
                 .uid(65534)
                 .gid(65534),
         );
-        if r.code == 2 && r.stderr.contains("Permission denied") && r.stderr.contains("pgtool:")
-        {
+        if r.code == 2 && r.stderr.contains("Permission denied") && r.stderr.contains("pgtool:") {
             skip("the test binary is not executable by nobody");
             return;
         }
@@ -171,7 +174,13 @@ fn trace_finds_the_leaker_and_leaves_tracefs_as_it_was() {
         .expect("leak_msg");
     std::thread::sleep(Duration::from_millis(500));
     let r = pgtool(&[
-        "leak", "--trace", "--duration", "2", "--comm", "leak_msg", "--csv",
+        "leak",
+        "--trace",
+        "--duration",
+        "2",
+        "--comm",
+        "leak_msg",
+        "--csv",
     ]);
     let _ = Command::new("kill").arg(lm.id().to_string()).status();
     let _ = lm.wait();
@@ -201,12 +210,18 @@ fn trace_finds_the_leaker_and_leaves_tracefs_as_it_was() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let inst = tfs.dir.join(format!("instances/pgtool-leak-{}", child.id()));
+    let inst = tfs
+        .dir
+        .join(format!("instances/pgtool-leak-{}", child.id()));
     let t0 = Instant::now();
     while !inst.exists() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(inst.exists(), "no instance {} while tracing", inst.display());
+    assert!(
+        inst.exists(),
+        "no instance {} while tracing",
+        inst.display()
+    );
     std::thread::sleep(Duration::from_millis(300));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -214,11 +229,18 @@ fn trace_finds_the_leaker_and_leaves_tracefs_as_it_was() {
     )
     .expect("kill");
     let out = child.wait_with_output().expect("wait");
-    assert!(t0.elapsed() < Duration::from_secs(20), "SIGINT did not end the trace");
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "SIGINT did not end the trace"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("(interrupted)"), "{err}");
-    assert_eq!(state(), before, "tracefs changed by a trace ended by SIGINT");
+    assert_eq!(
+        state(),
+        before,
+        "tracefs changed by a trace ended by SIGINT"
+    );
 
     // 3. errors after the instance was made
     for at in ["setup", "read"] {
@@ -229,7 +251,11 @@ fn trace_finds_the_leaker_and_leaves_tracefs_as_it_was() {
         );
         assert_eq!(r.code, 2, "{at}: {}", r.stderr);
         assert!(r.stderr.contains("injected failure"), "{at}: {}", r.stderr);
-        assert_eq!(state(), before, "tracefs changed by a trace that failed at {at}");
+        assert_eq!(
+            state(),
+            before,
+            "tracefs changed by a trace that failed at {at}"
+        );
     }
     // a filter the kernel refuses is an error too, with the state restored
     let r = pgtool(&["leak", "--trace", "--duration", "1", "--comm", "a\"b"]);

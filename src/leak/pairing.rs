@@ -188,13 +188,14 @@ impl Tracker {
         if let Some(s) = self.sites.get_mut(site as usize) {
             s.allocs += 1;
         }
+        let total = self.objs.len() + self.pages.len();
         let map = if page {
             &mut self.pages
         } else {
             &mut self.objs
         };
         // a re-used address whose free we missed replaces the old entry: no growth
-        if map.len() >= self.max && !map.contains_key(&key) {
+        if total >= self.max && !map.contains_key(&key) {
             self.counts.dropped += 1;
             return;
         }
@@ -309,8 +310,14 @@ mod tests {
                 "me-9 [000] ..... 1.0: kmalloc: call_site=g+0x1/0x2 ptr=00000000000000aa bytes_req=8 bytes_alloc=8 gfp_flags=GFP_KERNEL node=-1 accounted=false",
             ],
         );
-        assert_eq!(t.outstanding(), 2);
-        assert_eq!(t.counts.dropped, 3);
+        feed(
+            &mut t,
+            &[
+                "p-1 [000] ..... 1.0: mm_page_alloc: page=0000000000000001 pfn=0x100 order=0 migratetype=0 gfp_flags=GFP_KERNEL",
+            ],
+        );
+        assert_eq!(t.outstanding(), 2, "objects and pages share --max-events");
+        assert_eq!(t.counts.dropped, 4);
         assert_eq!(t.report()[0].allocs, 5);
     }
 }

@@ -77,8 +77,9 @@ pub struct TraceArgs {
     /// Only allocations and frees in this slab cache (kmem_cache_* events; kmalloc-N by size).
     #[arg(long, value_name = "CACHE", requires = "trace")]
     pub cache: Option<String>,
-    /// The most outstanding allocations tracked; beyond it allocations are dropped and counted.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N", requires = "trace",
+    /// The most outstanding allocations tracked (about 120 bytes each); beyond it allocations
+    /// are dropped and counted.
+    #[arg(long, default_value_t = 250_000, value_name = "N", requires = "trace",
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_events: u64,
 }

@@ -102,7 +102,7 @@ kill $lp; wait $lp 2>/dev/null
 # leak_pipes opens files at a steady rate: the fds gained around pgtool's run, scaled to the
 # seconds it traced, are what leaked in the window
 secs=$(sed -n 's/.*traced \([0-9.]*\)s.*/\1/p' /tmp/t2.err | head -1)
-want=$(awk -v f=$((f1 - f0)) -v s="${secs:-0}" -v e=$((u1 - u0)) 'BEGIN { printf "%d", e > 0 ? f * s * 1000 / e : 0 }')
+want=$(awk -v f=$((f1 - f0)) -v s="${secs:-0}" -v e=$((u1 - u0)) 'BEGIN { printf "%d", (e > 0 ? f * s * 1000 / e : 0) }')
 site=$(col2 /tmp/t2.csv 1) n=$(col2 /tmp/t2.csv 3)
 case "$n" in ''|*[!0-9]*) n=0 ;; esac
 if [ $st != 0 ]; then fail leak_trace_pipes "exit $st: $(head -3 /tmp/t2.err)"
