@@ -131,7 +131,7 @@ impl Breakdown {
     }
 }
 
-/// Fields every kernel since 4.20 prints (the others are optional or config-dependent).
+/// Fields both 6.1 and 6.18 print whatever the config (the others are optional or config-dependent).
 const CORE: &[&str] = &[
     "MemFree",
     "Buffers",
