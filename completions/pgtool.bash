@@ -34,6 +34,9 @@ _pgtool() {
             pgtool,kfence)
                 cmd="pgtool__subcmd__kfence"
                 ;;
+            pgtool,leak)
+                cmd="pgtool__subcmd__leak"
+                ;;
             pgtool,map)
                 cmd="pgtool__subcmd__map"
                 ;;
@@ -78,6 +81,9 @@ _pgtool() {
                 ;;
             pgtool__subcmd__help,kfence)
                 cmd="pgtool__subcmd__help__subcmd__kfence"
+                ;;
+            pgtool__subcmd__help,leak)
+                cmd="pgtool__subcmd__help__subcmd__leak"
                 ;;
             pgtool__subcmd__help,map)
                 cmd="pgtool__subcmd__help__subcmd__map"
@@ -188,7 +194,7 @@ _pgtool() {
 
     case "${cmd}" in
         pgtool)
-            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem generate help"
+            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -258,7 +264,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help)
-            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem generate help"
+            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -440,6 +446,20 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help__subcmd__kfence)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__leak)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1031,6 +1051,60 @@ _pgtool() {
             fi
             case "${prev}" in
                 --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__leak)
+            opts="-h -V --interval --count --top --prometheus --trace --duration --pid --comm --cache --max-events --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prometheus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --comm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-events)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -30,6 +30,7 @@ pub mod iomem;
 pub mod kfence;
 pub mod kpage;
 pub mod kpageflags;
+pub mod leak;
 pub mod map;
 pub mod maps;
 pub mod mem;
@@ -46,6 +47,7 @@ pub mod slab;
 pub mod snapshot;
 pub mod text_input;
 pub mod threads;
+pub mod tracefs;
 pub mod v2p;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, page_size};

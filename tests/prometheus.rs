@@ -283,6 +283,21 @@ fn cases() -> Vec<Case> {
             sub: "slab",
         },
         Case {
+            name: "leak",
+            args: vec![
+                "--root",
+                "ROOT",
+                "leak",
+                "--count",
+                "3",
+                "--interval",
+                "20ms",
+                "--prometheus",
+                "FILE",
+            ],
+            sub: "leak",
+        },
+        Case {
             name: "mem",
             args: vec![
                 "--root",

@@ -13,6 +13,7 @@ mod heatmap;
 mod hwpoison;
 mod idle;
 mod kfence;
+mod leak;
 mod map;
 mod mem;
 mod output;
@@ -88,6 +89,8 @@ enum Command {
     Slab(slab::Args),
     /// KFENCE objects grouped by allocation stack.
     Kfence(kfence::Args),
+    /// Is memory leaking: where it is, what grows, and (--trace) which call site allocates it.
+    Leak(leak::Args),
     /// Read a process's memory at an address, as a hexdump, raw bytes or JSON.
     Peek(peek::Args),
     /// Physical memory as a picture: one cell per pageblock, by page class or memcg.
@@ -112,6 +115,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::PageOwner(a) => page_owner::run(a, g),
         Command::Slab(a) => slab::run(a, g),
         Command::Kfence(a) => kfence::run(a, g),
+        Command::Leak(a) => leak::run(a, g),
         Command::Peek(a) => peek::run(a, g),
         Command::Map(a) => map::run(a, g),
         Command::Mem(a) => mem::run(a, g),
