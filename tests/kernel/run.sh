@@ -41,6 +41,9 @@
 #   80-hwpoison: hwpoison inject|unpoison|soft-offline [--yes] [--force] (--pid P --addr A | PFN)
 #            (exit 2 without --yes; "PFN 0x..." line; "slab", "anonymous", "pid P at A",
 #            CONFIG_MEMORY_HOTPLUG in messages); DEBUGFS_PATH
+#   85-leak: leak --interval 1 --count 6 --json (kind, name, verdict, evidence);
+#            leak --trace --duration 5|60 [--pid P|--comm C] --csv (column 1 call_site,
+#            column 3 count) and the "traced Xs" line on stderr
 #   leak_kfence: kfence --json --top 0 FILE (objects, stack [..], caches {..}); kfence --top 3
 #   leak_page_owner: page-owner --by comm --top 0 --json ("comm", "pages", "now":{"anon"});
 #            page-owner --by comm,stack --top 5
