@@ -26,7 +26,8 @@ struct Site {
 /// One call site with allocations still outstanding at the end of the trace (JSON/CSV the same).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SiteRecord {
-    /// `symbol+off/size` of the allocating call (for pages: `pages: COMM order=N`).
+    /// `symbol+off/size` of the allocating call (for pages, which carry no call site:
+    /// `pages: COMM order=N GFP`, the gfp flags telling user, slab and page-table pages apart).
     pub call_site: String,
     /// The cache (`kmalloc-cg-256`, a kmem_cache's name, `pages`); `?` when the event lacks it.
     pub cache: String,
@@ -169,7 +170,8 @@ impl Tracker {
                 if !self.wanted(e) || order > 20 {
                     return;
                 }
-                let s = self.site(&format!("pages: {} order={order}", e.comm), "pages");
+                let gfp = e.get("gfp_flags").unwrap_or("?");
+                let s = self.site(&format!("pages: {} order={order} {gfp}", e.comm), "pages");
                 self.insert(true, pfn, s, self.page_size << order, e.ts);
             }
             "mm_page_free" | "mm_page_free_batched" => {
