@@ -46,6 +46,7 @@ pub mod btf;
 pub mod kallsyms;
 pub mod kcore;
 mod task;
+pub mod view;
 
 pub use btf::{Btf, Field, Kind, TypeId};
 pub use kallsyms::{Kallsyms, Location, Symbol};

@@ -125,9 +125,11 @@ pub enum Kind {
 /// One field of a layout, or a field found by path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Field {
-    /// The access path from the outer type (`mm.pgd`, `__state`); anonymous struct/union
-    /// members have an empty last component in the layout and are looked through in paths.
+    /// The access path from the outer type (`mm.pgd`, `__state`); an anonymous struct or
+    /// union has its parent's path (C reaches its members as the parent's).
     pub path: String,
+    /// The member's own name; empty for an anonymous struct or union.
+    pub name: String,
     /// Nesting depth in the layout (0: a member of the outer type).
     pub depth: u32,
     /// Offset from the start of the outer type, in bits.
@@ -379,7 +381,12 @@ impl Btf {
     }
 
     fn field_row(&self, path: String, depth: u32, ty: TypeId, off: u64, bits: u32) -> Field {
+        let name = match path.rsplit_once('.') {
+            Some((_, n)) => n.to_string(),
+            None => path.clone(),
+        };
         Field {
+            name,
             path,
             depth,
             bit_offset: off,
@@ -424,12 +431,31 @@ impl Btf {
                 format!("{prefix}.{name}")
             };
             let abs = base.saturating_add(off);
-            rows.push(self.field_row(path.clone(), depth, ty, abs, bits));
+            let mut row = self.field_row(path.clone(), depth, ty, abs, bits);
+            row.name = name.to_string();
+            rows.push(row);
             let inner = self.resolve(ty);
             if matches!(self.get(inner), Type::Struct { .. }) && (name.is_empty() || expand) {
                 self.layout_into(rows, inner, &path, abs, depth + 1, expand);
             }
         }
+    }
+
+    /// `field` followed by its members when it is a struct or union (anonymous ones always,
+    /// named ones with `expand`), at their offsets in the outer type, one level deeper.
+    pub fn layout_from(&self, field: &Field, expand: bool) -> Vec<Field> {
+        let mut rows = vec![field.clone()];
+        if matches!(self.get(self.resolve(field.ty)), Type::Struct { .. }) {
+            self.layout_into(
+                &mut rows,
+                field.ty,
+                &field.path,
+                field.bit_offset,
+                field.depth + 1,
+                expand,
+            );
+        }
+        rows
     }
 
     /// The layout of the struct or union called `name`.
