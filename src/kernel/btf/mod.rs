@@ -502,19 +502,36 @@ impl Btf {
         Ok(cur)
     }
 
-    /// Member `name` of struct/union `id`, looking inside anonymous members.
+    /// Member `name` of struct/union `id`, looking inside anonymous members (at most
+    /// [`MAX_LAYOUT_ROWS`] structs visited: a damaged file's cycles end there).
     fn find_member(&self, id: TypeId, name: &str, depth: usize) -> Option<(TypeId, u64, u32)> {
-        if depth > MAX_DEPTH {
+        let mut budget = MAX_LAYOUT_ROWS;
+        self.find_member_in(id, name, depth, &mut budget)
+    }
+
+    fn find_member_in(
+        &self,
+        id: TypeId,
+        name: &str,
+        depth: usize,
+        budget: &mut usize,
+    ) -> Option<(TypeId, u64, u32)> {
+        if depth > MAX_DEPTH || *budget == 0 {
             return None;
         }
+        *budget -= 1;
         let members = self.members(id);
         if let Some(&(_, ty, off, bits)) = members.iter().find(|m| m.0 == name) {
             return Some((ty, off, bits));
         }
-        members.iter().filter(|m| m.0.is_empty()).find_map(|m| {
-            let (ty, off, bits) = self.find_member(self.resolve(m.1), name, depth + 1)?;
-            Some((ty, m.2.saturating_add(off), bits))
-        })
+        for m in members.iter().filter(|m| m.0.is_empty()) {
+            if let Some((ty, off, bits)) =
+                self.find_member_in(self.resolve(m.1), name, depth + 1, budget)
+            {
+                return Some((ty, m.2.saturating_add(off), bits));
+            }
+        }
+        None
     }
 }
 
