@@ -51,4 +51,22 @@ if [ -d $S ] && [ ! -L $S ] && [ "$(cat $S/aliases)" = 0 ]; then
 else
   skip kernel.kstruct_size "$S is merged or absent"
 fi
+# a kernel thread has no mm; PID 0 is init_task (swapper/0)
+k=$(pgtool ktask 2 --csv)
+check kernel.ktask_kthread "ktask 2: comm=$(echo "$k" | csvcol comm) mm=$(echo "$k" | csvcol mm_addr) (/proc/2/comm: $(cat /proc/2/comm))" \
+  [ "$(echo "$k" | csvcol comm)" = "$(cat /proc/2/comm)" -a -z "$(echo "$k" | csvcol mm_addr)" ]
+z=$(pgtool ktask 0 --csv)
+check kernel.ktask_0 "ktask 0: comm=$(echo "$z" | csvcol comm) task=$(echo "$z" | csvcol task_addr) (init_task $(pgtool ksym init_task --csv | csvcol addr))" \
+  [ "$(echo "$z" | csvcol task_addr)" = "$(pgtool ksym init_task --csv | csvcol addr)" ]
+pgtool ktask 999999 >/dev/null 2>/tmp/kt.err; rc=$?
+nosuch_ok() { [ $rc = 1 ] && grep -q "no such process 999999" /tmp/kt.err; }
+check kernel.ktask_nosuch "ktask 999999: exit $rc, $(head -1 /tmp/kt.err)" nosuch_ok
+
+# kernel.kptr_restrict=2 hides addresses even from root: a clear error, not a wrong answer
+old=$(cat /proc/sys/kernel/kptr_restrict)
+echo 2 > /proc/sys/kernel/kptr_restrict
+pgtool ksym _text >/dev/null 2>/tmp/kp.err; rc=$?
+echo "$old" > /proc/sys/kernel/kptr_restrict
+kptr_ok() { [ $rc = 2 ] && grep -q "kernel.kptr_restrict is 2" /tmp/kp.err; }
+check kernel.kptr_restrict "kptr_restrict=2: exit $rc, $(head -1 /tmp/kp.err)" kptr_ok
 finish
