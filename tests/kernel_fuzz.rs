@@ -2,9 +2,9 @@
 //! mutated), kcore ELF headers (random, and a valid core mutated), kallsyms lines. None may
 //! panic or allocate without bound; a valid input must keep parsing to the same result.
 
-use pgtool::kernel::kcore::parse_segments;
-use pgtool::kernel::kallsyms::parse_line;
 use pgtool::kernel::Btf;
+use pgtool::kernel::kallsyms::parse_line;
+use pgtool::kernel::kcore::parse_segments;
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -90,21 +90,37 @@ fn exercise(btf: &Btf) {
 
 #[test]
 fn valid_btf_blob_parses() {
-    let btf = Btf::from_bytes(&btf_blob(), Path::new("blob")).unwrap();
+    let btf = Btf::from_bytes(&btf_blob(), Path::new("blob")).expect("valid fixture");
     assert_eq!(btf.len(), 14);
-    let s = btf.struct_id("s").unwrap();
+    let s = btf.struct_id("s").expect("valid fixture");
     let rows = btf.layout(s, false);
     let got: Vec<_> = rows
         .iter()
-        .map(|r| (r.path.as_str(), r.bit_offset, r.size, r.bitfield_bits, r.type_name.as_str()))
+        .map(|r| {
+            (
+                r.path.as_str(),
+                r.bit_offset,
+                r.size,
+                r.bitfield_bits,
+                r.type_name.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
-        [("a", 0, 4, 0, "int"), ("b", 32, 4, 3, "int"), ("c", 64, 16, 0, "int[4]")]
+        [
+            ("a", 0, 4, 0, "int"),
+            ("b", 32, 4, 3, "int"),
+            ("c", 64, 16, 0, "int[4]")
+        ]
     );
-    assert_eq!(btf.find_struct("t"), Some(s), "a typedef of a struct is followed");
+    assert_eq!(
+        btf.find_struct("t"),
+        Some(s),
+        "a typedef of a struct is followed"
+    );
     assert_eq!(btf.type_name(8), "const t");
-    let ub = btf.field("union u", "a.c").unwrap();
+    let ub = btf.field("union u", "a.c").expect("valid fixture");
     assert_eq!((ub.bit_offset, ub.size), (64, 16));
     exercise(&btf);
 }
@@ -122,7 +138,10 @@ fn elf_header(phnum: u16, phoff: u64) -> Vec<u8> {
 
 fn valid_core() -> Vec<u8> {
     let mut f = elf_header(2, 64);
-    for (vaddr, paddr) in [(0xffff_8880_0000_0000u64, 0u64), (0xffff_ffff_8100_0000, u64::MAX)] {
+    for (vaddr, paddr) in [
+        (0xffff_8880_0000_0000u64, 0u64),
+        (0xffff_ffff_8100_0000, u64::MAX),
+    ] {
         let mut h = [0u8; 56];
         h[..4].copy_from_slice(&1u32.to_le_bytes());
         h[8..16].copy_from_slice(&4096u64.to_le_bytes());
@@ -145,7 +164,7 @@ fn segments_of(data: &[u8]) -> Result<Vec<pgtool::kernel::kcore::Segment>, Strin
 
 #[test]
 fn valid_core_parses() {
-    let segs = segments_of(&valid_core()).unwrap();
+    let segs = segments_of(&valid_core()).expect("valid fixture");
     assert_eq!(segs.len(), 2);
     assert_eq!(segs[0].paddr, Some(0));
     assert_eq!(segs[1].paddr, None);
@@ -215,7 +234,7 @@ proptest! {
             Some(m) => format!("{addr:016x} {kind} {name}\t[{m}]"),
             None => format!("{addr:016x} {kind} {name}"),
         };
-        let sym = parse_line(&line).unwrap();
+        let sym = parse_line(&line).expect("valid fixture");
         prop_assert_eq!(sym.addr, addr);
         prop_assert_eq!(sym.kind.to_string(), kind);
         prop_assert_eq!(sym.name, name);

@@ -63,19 +63,22 @@ fn fixture_kcore(dir: &Path) -> Kcore {
         (0xffff_c900_0000_0000, u64::MAX, vmalloc),
     ]);
     let p = dir.join("kcore");
-    std::fs::write(&p, core).unwrap();
-    Kcore::open_path(&p).unwrap()
+    std::fs::write(&p, core).expect("fixture reads");
+    Kcore::open_path(&p).expect("fixture reads")
 }
 
 #[test]
 fn kcore_reads_virtual_and_physical_addresses() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("fixture reads");
     let k = fixture_kcore(tmp.path());
     assert_eq!(k.segments().len(), 4);
-    assert_eq!(k.read_u64(TEXT + 16).unwrap(), 0x1122_3344_5566_7788);
+    assert_eq!(
+        k.read_u64(TEXT + 16).expect("fixture reads"),
+        0x1122_3344_5566_7788
+    );
     // a read across two contiguous segments
     let mut b = [0u8; 4];
-    k.read_virt(DIRECT + 4094, &mut b).unwrap();
+    k.read_virt(DIRECT + 4094, &mut b).expect("fixture reads");
     assert_eq!(
         b,
         [
@@ -89,7 +92,7 @@ fn kcore_reads_virtual_and_physical_addresses() {
     assert_eq!(k.phys_to_virt(0x10_0010), Some(DIRECT + 16));
     assert_eq!(k.virt_to_phys(TEXT + 16), Some(0x10_0010));
     assert_eq!(k.virt_to_phys(0xffff_c900_0000_0000), None);
-    k.read_phys(0x10_1000, &mut b).unwrap();
+    k.read_phys(0x10_1000, &mut b).expect("fixture reads");
     assert_eq!(b[0], (4096 % 251) as u8);
     match k.read_u64(0xffff_ffff_ff00_0000) {
         Err(e @ Error::NotFound(_)) => {
@@ -108,13 +111,17 @@ fn kcore_reads_virtual_and_physical_addresses() {
 
 #[test]
 fn kcore_missing_names_the_config() {
-    let tmp = tempfile::tempdir().unwrap();
-    let e = Kcore::open(&SysRoot::at(tmp.path())).err().unwrap();
+    let tmp = tempfile::tempdir().expect("fixture reads");
+    let e = Kcore::open(&SysRoot::at(tmp.path()))
+        .err()
+        .expect("an error");
     assert!(e.to_string().contains("CONFIG_PROC_KCORE"), "{e}");
-    let e = Btf::load(&SysRoot::at(tmp.path())).err().unwrap();
+    let e = Btf::load(&SysRoot::at(tmp.path())).err().expect("an error");
     assert!(e.to_string().contains("CONFIG_DEBUG_INFO_BTF"), "{e}");
-    std::fs::write(tmp.path().join("notelf"), b"hello").unwrap();
-    let e = Kcore::open_path(&tmp.path().join("notelf")).err().unwrap();
+    std::fs::write(tmp.path().join("notelf"), b"hello").expect("fixture reads");
+    let e = Kcore::open_path(&tmp.path().join("notelf"))
+        .err()
+        .expect("an error");
     assert!(e.to_string().contains("not a kcore file"), "{e}");
 }
 
@@ -133,20 +140,27 @@ ffffffffc0a00040 t other_fn\t[mymod]
 
 #[test]
 fn kallsyms_lookup_both_ways_and_kaslr() {
-    let s = Kallsyms::from_reader(Cursor::new(KALLSYMS), Path::new("kallsyms"), Some(0)).unwrap();
+    let s = Kallsyms::from_reader(Cursor::new(KALLSYMS), Path::new("kallsyms"), Some(0))
+        .expect("fixture reads");
     assert_eq!(s.address_of("init_task"), Some(0xffff_ffff_9b00_0000));
     assert_eq!(s.address_of("mymod:mod_fn"), Some(0xffff_ffff_c0a0_0000));
     assert_eq!(s.address_of("nosuch"), None);
     assert_eq!(
-        s.lookup(0xffff_ffff_9a00_0010).unwrap().to_string(),
+        s.lookup(0xffff_ffff_9a00_0010)
+            .expect("fixture reads")
+            .to_string(),
         "startup_64+0x10/0x100"
     );
     assert_eq!(
-        s.lookup(0xffff_ffff_9a00_0184).unwrap().to_string(),
+        s.lookup(0xffff_ffff_9a00_0184)
+            .expect("fixture reads")
+            .to_string(),
         "helper+0x4/0xfffe80"
     );
     assert_eq!(
-        s.lookup(0xffff_ffff_c0a0_0008).unwrap().to_string(),
+        s.lookup(0xffff_ffff_c0a0_0008)
+            .expect("fixture reads")
+            .to_string(),
         "mod_fn+0x8/0x40 [mymod]"
     );
     assert!(s.lookup(0x1000).is_none());
@@ -167,11 +181,11 @@ fn kallsyms_zero_addresses_name_kptr_restrict() {
     let text = "0000000000000000 T _text\n0000000000000000 D init_task\n";
     let e = Kallsyms::from_reader(Cursor::new(text), Path::new("kallsyms"), Some(2))
         .err()
-        .unwrap();
+        .expect("fixture reads");
     assert!(e.to_string().contains("kernel.kptr_restrict is 2"), "{e}");
     let e = Kallsyms::from_reader(Cursor::new("zz T x\n"), Path::new("ks"), None)
         .err()
-        .unwrap();
+        .expect("fixture reads");
     assert!(e.to_string().contains("ks:1:"), "{e}");
 }
 
@@ -181,14 +195,14 @@ fn live_btf() -> Option<Btf> {
         common::skip("no /sys/kernel/btf/vmlinux (kernel without CONFIG_DEBUG_INFO_BTF)");
         return None;
     }
-    Some(Btf::load(&root).unwrap())
+    Some(Btf::load(&root).expect("fixture reads"))
 }
 
 #[test]
 fn live_btf_knows_c_facts() {
     let Some(btf) = live_btf() else { return };
     assert!(btf.len() > 10_000);
-    let lh = btf.struct_id("list_head").unwrap();
+    let lh = btf.struct_id("list_head").expect("fixture reads");
     assert_eq!(btf.size_of(lh), Some(16));
     let rows = btf.layout(lh, false);
     let names: Vec<_> = rows
@@ -197,20 +211,24 @@ fn live_btf_knows_c_facts() {
         .collect();
     assert_eq!(names, [("next", 0, 8), ("prev", 64, 8)]);
     assert_eq!(rows[0].type_name, "struct list_head *");
-    let comm = btf.field("task_struct", "comm").unwrap();
+    let comm = btf.field("task_struct", "comm").expect("fixture reads");
     assert_eq!((comm.size, comm.type_name.as_str()), (16, "char[16]"));
-    let pid = btf.field("task_struct", "pid").unwrap();
+    let pid = btf.field("task_struct", "pid").expect("fixture reads");
     assert_eq!((pid.size, pid.type_name.as_str()), (4, "pid_t"));
     assert_eq!(btf.kind(pid.ty), Kind::Int { signed: true });
-    let mm = btf.field("task_struct", "mm").unwrap();
+    let mm = btf.field("task_struct", "mm").expect("fixture reads");
     assert!(matches!(btf.kind(mm.ty), Kind::Ptr(_)));
     // a path through a named member and one through an anonymous union
-    let tasks_next = btf.field("task_struct", "tasks.next").unwrap();
+    let tasks_next = btf
+        .field("task_struct", "tasks.next")
+        .expect("fixture reads");
     assert_eq!(
         tasks_next.bit_offset,
-        btf.field("task_struct", "tasks").unwrap().bit_offset
+        btf.field("task_struct", "tasks")
+            .expect("fixture reads")
+            .bit_offset
     );
-    let pgd = btf.field("struct mm_struct", "pgd").unwrap();
+    let pgd = btf.field("struct mm_struct", "pgd").expect("fixture reads");
     assert_eq!(pgd.size, 8);
     assert!(btf.field("task_struct", "no_such_field").is_err());
     assert!(btf.field("no_such_type", "x").is_err());

@@ -105,18 +105,23 @@ fn pgtool_members(ty: &str) -> Vec<Member> {
         .into_iter()
         .filter(|v| v["depth"] == 0)
         .map(|v| {
-            let field = v["field"].as_str().unwrap();
+            let field = v["field"].as_str().expect("field is a string");
             Member {
                 name: if field == "<anon>" {
                     String::new()
                 } else {
                     field.to_string()
                 },
-                offset: v["offset"].as_u64().unwrap(),
-                size: v["size_bytes"].as_u64().unwrap(),
-                bits: v["bit_offset"]
-                    .as_u64()
-                    .map(|b| (b, v["bitfield_bits"].as_u64().unwrap() as u32)),
+                offset: v["offset"].as_u64().expect("offset is a number"),
+                size: v["size_bytes"].as_u64().expect("size_bytes is a number"),
+                bits: v["bit_offset"].as_u64().map(|b| {
+                    (
+                        b,
+                        v["bitfield_bits"]
+                            .as_u64()
+                            .expect("a bitfield has bitfield_bits") as u32,
+                    )
+                }),
             }
         })
         .collect()
@@ -138,7 +143,7 @@ fn kstruct_agrees_with_pahole() {
         let out = Command::new(&pahole)
             .args(["-C", ty, BTF])
             .output()
-            .unwrap();
+            .expect("pahole runs");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && !text.is_empty(),

@@ -361,19 +361,21 @@ impl Btf {
             .map(|m| {
                 let mut off = u64::from(m.bit_offset);
                 let mut bits = m.bitfield;
-                if bits == 0 {
-                    if let Type::Int {
+                // the old encoding: a bitfield's width and bit offset are in its INT type
+                if let (
+                    0,
+                    Type::Int {
                         size,
                         bit_offset,
                         bits: b,
                         ..
-                    } = self.get(self.resolve(m.ty))
-                    {
-                        if *b != 0 && u64::from(*b) != u64::from(*size) * 8 {
-                            bits = *b;
-                            off += u64::from(*bit_offset);
-                        }
-                    }
+                    },
+                ) = (bits, self.get(self.resolve(m.ty)))
+                    && *b != 0
+                    && u64::from(*b) != u64::from(*size) * 8
+                {
+                    bits = *b;
+                    off += u64::from(*bit_offset);
                 }
                 (self.str(m.name), m.ty, off, bits)
             })
