@@ -1,5 +1,5 @@
 //! Kernel memory from user space without debuginfo: the running kernel's types (BTF), its
-//! memory (`/proc/kcore`) and its symbols (`/proc/kallsyms`), each read through [`SysRoot`].
+//! memory (`/proc/kcore`) and its symbols (`/proc/kallsyms`), each read through [`SysRoot`](crate::SysRoot).
 //!
 //! # API
 //! ```no_run
@@ -20,7 +20,7 @@
 //! let syms = Kallsyms::load(&root)?;
 //! let init = syms.address_of("init_task");        // Option<u64>; "module:name" also works
 //! if let Some(loc) = syms.lookup(0xffffffff81000000) {
-//!     let _ = loc.to_string();                    // "_text+0x0/0x10 "
+//!     let _ = loc.to_string();                    // "startup_64+0x0/0x100", with " [module]"
 //! }
 //! let _ = (syms.kernel_base(), syms.kaslr_offset()); // _text, _text - 0xffffffff81000000
 //! # let _ = (rows, f, off, kcore, buf, init);
@@ -40,7 +40,10 @@
 //!   (CONFIG_PROC_KCORE, CONFIG_DEBUG_INFO_BTF, CONFIG_KALLSYMS); permission errors say
 //!   "needs root".
 //! - [`read_struct`]: one struct's bytes at a kernel address, and [`find_task`]: a PID's
-//!   task_struct by walking `init_task.tasks`.
+//!   task_struct by walking `init_task.tasks` (leaders, then each leader's threads).
+//! - [`view`]: the records of `kstruct` ([`view::layout`], [`view::values`]: one bounded read
+//!   of the type's span, each field decoded: integers, bitfields, pointers with their symbol,
+//!   char arrays), `ksym` ([`view::ksym`], [`view::base`]) and `ktask` ([`view::task`]).
 
 pub mod btf;
 pub mod kallsyms;

@@ -401,7 +401,7 @@ impl Btf {
 
     /// The layout of struct/union `id`, like `pahole`: every member with its offset, size and
     /// type; anonymous structs and unions are expanded in place (their members one level
-    /// deeper), and named ones too when `expand` is set (to [`MAX_DEPTH`] levels), at most
+    /// deeper), and named ones too when `expand` is set (to 32 levels), at most
     /// [`MAX_LAYOUT_ROWS`] rows.
     pub fn layout(&self, id: TypeId, expand: bool) -> Vec<Field> {
         let mut rows = Vec::new();

@@ -24,6 +24,10 @@ want=$(awk '{print $28}' /proc/$ME/stat)
 check kernel.kstruct_mm "kstruct mm_struct.start_stack $MM: $stack (/proc/$ME/stat: $want)" [ -n "$stack" -a "$stack" = "$want" ]
 mmp=$(pgtool kstruct task_struct.mm "$T" --csv | csvcol value_raw)
 check kernel.kstruct_ptr "kstruct task_struct.mm: $mmp (ktask: $MM)" [ "$mmp" = "$MM" ]
+sc=$(pgtool kstruct task_struct.sched_class "$T" --csv | csvcol symbol)
+want=$(awk '$3 == "fair_sched_class" { print $3; exit }' /proc/kallsyms)
+check kernel.kstruct_symbol "kstruct task_struct.sched_class of a shell: $sc (a CFS task: fair_sched_class)" \
+  [ -n "$want" -a "${sc%%+*}" = "$want" ]
 pgtool kstruct task_struct 0xffffffffff000000 >/dev/null 2>/tmp/ks.err; rc=$?
 unmapped_ok() { [ $rc = 1 ] && grep -q "not mapped" /tmp/ks.err; }
 check kernel.kstruct_unmapped "an unmapped address: exit $rc, $(head -1 /tmp/ks.err)" unmapped_ok
