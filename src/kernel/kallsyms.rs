@@ -101,7 +101,7 @@ impl Kallsyms {
         let f = std::fs::File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::Unsupported {
                 path: path.clone(),
-                what: "kernel symbols".into(),
+                what: "the kernel symbol table".into(),
                 hint: "the kernel needs CONFIG_KALLSYMS=y".into(),
             },
             _ => Error::io(&path, e),
@@ -162,7 +162,7 @@ impl Kallsyms {
             };
             return Err(Error::Unsupported {
                 path: path.to_path_buf(),
-                what: "kernel symbol addresses".into(),
+                what: "the address of each kernel symbol".into(),
                 hint: format!(
                     "every address reads 0: run as root, with kernel.kptr_restrict 0 or 1 ({why})"
                 ),
