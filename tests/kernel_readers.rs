@@ -234,3 +234,136 @@ fn live_btf_knows_c_facts() {
     assert!(btf.field("no_such_type", "x").is_err());
     assert!(btf.field("task_struct", "pid.x").is_err());
 }
+
+/// A BTF blob from (name, kind, size_or_type, INT encoding, members) records; an ARRAY's one
+/// "member" carries (elem type, nelems) in its last two fields.
+type BtfRecord<'a> = (&'a str, u32, u32, u32, Vec<(&'a str, u32, u32)>);
+
+fn btf_from(records: &[BtfRecord]) -> Vec<u8> {
+    let mut strings = vec![0u8];
+    let name_off = |n: &str, strings: &mut Vec<u8>| -> u32 {
+        if n.is_empty() {
+            return 0;
+        }
+        let off = strings.len() as u32;
+        strings.extend_from_slice(n.as_bytes());
+        strings.push(0);
+        off
+    };
+    let mut t: Vec<u32> = Vec::new();
+    for (name, kind, size_or_type, extra, members) in records {
+        let n = name_off(name, &mut strings);
+        let vlen = if *kind == 4 { members.len() as u32 } else { 0 };
+        t.extend([n, (kind << 24) | vlen, *size_or_type]);
+        match kind {
+            1 => t.push(*extra),
+            3 => t.extend([members[0].1, 1, members[0].2]),
+            4 => {
+                for (mn, ty, off) in members {
+                    let o = name_off(mn, &mut strings);
+                    t.extend([o, *ty, *off]);
+                }
+            }
+            _ => {}
+        }
+    }
+    let types: Vec<u8> = t.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let mut b = Vec::new();
+    b.extend(0xeb9fu16.to_le_bytes());
+    b.extend([1u8, 0]);
+    for w in [
+        24u32,
+        0,
+        types.len() as u32,
+        types.len() as u32,
+        strings.len() as u32,
+    ] {
+        b.extend(w.to_le_bytes());
+    }
+    b.extend(types);
+    b.extend(strings);
+    b
+}
+
+#[test]
+fn find_task_walks_leaders_and_threads() {
+    use pgtool::kernel::find_task;
+    // 1 int, 2 char, 3 char[16], 4 list_head, 5 list_head *, 6 task_struct, 7 signal_struct,
+    // 8 signal_struct *
+    let recs = vec![
+        ("int", 1, 4, (1 << 24) | 32, vec![]),
+        ("char", 1, 1, 8, vec![]),
+        ("", 3, 0, 0, vec![("", 2, 16)]),
+        ("list_head", 4, 16, 0, vec![("next", 5, 0), ("prev", 5, 64)]),
+        ("", 2, 4, 0, vec![]),
+        (
+            "task_struct",
+            4,
+            64,
+            0,
+            vec![
+                ("tasks", 4, 0),
+                ("pid", 1, 128),
+                ("comm", 3, 160),
+                ("thread_node", 4, 320),
+                ("signal", 8, 448),
+            ],
+        ),
+        ("signal_struct", 4, 16, 0, vec![("thread_head", 4, 0)]),
+        ("", 2, 7, 0, vec![]),
+    ];
+    let blob = btf_from(&recs);
+    let btf = Btf::from_bytes(&blob, Path::new("blob")).expect("hand-built BTF parses");
+    assert_eq!(btf.field("task_struct", "comm").expect("comm").size, 16);
+    assert_eq!(
+        btf.field("task_struct", "thread_node")
+            .expect("node")
+            .offset(),
+        40
+    );
+
+    const BASE: u64 = 0xffff_8880_0000_0000;
+    let (init, a, b, sig) = (BASE, BASE + 0x100, BASE + 0x200, BASE + 0x300);
+    let mut mem = vec![0u8; 0x400];
+    let mut put = |addr: u64, v: &[u8]| {
+        let o = (addr - BASE) as usize;
+        mem[o..o + v.len()].copy_from_slice(v);
+    };
+    let task = |put: &mut dyn FnMut(u64, &[u8]), t: u64, pid: u32, comm: &str| {
+        put(t + 16, &pid.to_le_bytes());
+        put(t + 20, comm.as_bytes());
+    };
+    task(&mut put, init, 0, "swapper/0");
+    task(&mut put, a, 10, "leader");
+    task(&mut put, b, 11, "worker");
+    // tasks: init -> a -> init
+    put(init, &a.to_le_bytes());
+    put(a, &init.to_le_bytes());
+    // a's threads: sig.thread_head -> a.thread_node -> b.thread_node -> sig.thread_head
+    put(a + 56, &sig.to_le_bytes());
+    put(b + 56, &sig.to_le_bytes());
+    put(sig, &(a + 40).to_le_bytes());
+    put(a + 40, &(b + 40).to_le_bytes());
+    put(b + 40, &sig.to_le_bytes());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let p = tmp.path().join("kcore");
+    std::fs::write(&p, elf_core(&[(BASE, 0, mem)])).expect("write kcore");
+    let kcore = Kcore::open_path(&p).expect("fixture kcore opens");
+    let syms = Kallsyms::from_reader(
+        Cursor::new(format!("{init:016x} D init_task\n")),
+        Path::new("kallsyms"),
+        Some(0),
+    )
+    .expect("kallsyms");
+    let found = |pid| find_task(&btf, &kcore, &syms, pid);
+    let t = found(0).expect("pid 0");
+    assert_eq!((t.addr, t.comm.as_str()), (init, "swapper/0"));
+    let t = found(10).expect("the leader");
+    assert_eq!((t.addr, t.pid, t.comm.as_str()), (a, 10, "leader"));
+    let t = found(11).expect("a thread, through signal->thread_head");
+    assert_eq!((t.addr, t.pid, t.comm.as_str()), (b, 11, "worker"));
+    match found(99) {
+        Err(Error::NoSuchProcess { pid: 99 }) => {}
+        r => panic!("pid 99: {r:?}"),
+    }
+}
