@@ -13,6 +13,9 @@ pub struct LayoutRow {
     pub depth: u32,
     /// The access path (`tasks.next`); an anonymous struct/union ends in `<anon>`.
     pub field: String,
+    /// The member's own name indented two spaces per depth, as pahole nests it (`<anon>` for
+    /// an anonymous struct or union): what the table shows.
+    pub member: String,
     /// The type as C writes it.
     #[serde(rename = "type")]
     pub type_name: String,
@@ -31,7 +34,7 @@ impl Record for LayoutRow {
     const TABLE_COLUMNS: &'static [&'static str] = &[
         "offset",
         "size_bytes",
-        "field",
+        "member",
         "type",
         "bit_offset",
         "bitfield_bits",
@@ -102,6 +105,12 @@ pub fn layout(btf: &Btf, spec: &str, expand: bool) -> Result<Vec<LayoutRow>> {
         .map(|f| LayoutRow {
             depth: f.depth,
             field: display_path(f),
+            member: format!(
+                "{:indent$}{}",
+                "",
+                if f.name.is_empty() { "<anon>" } else { &f.name },
+                indent = 2 * f.depth as usize
+            ),
             type_name: f.type_name.clone(),
             offset: if f.bitfield_bits > 0 && f.size > 0 {
                 f.bit_offset / (f.size * 8) * f.size

@@ -14,7 +14,9 @@ values are read from /proc/kcore (CONFIG_PROC_KCORE, root), pointers into the ke
 named from /proc/kallsyms.
 
 Layout fields (JSON/CSV, the same): depth, field (the access path; an anonymous struct or union
-is <anon>), type, offset (bytes), size_bytes, bit_offset and bitfield_bits (bitfields only).
+is <anon>), member (the name indented by depth: the table's column), type, offset (bytes; of
+the storage unit for a bitfield, as pahole), size_bytes, bit_offset and bitfield_bits
+(bitfields only).
 With ADDR: field, type, addr, size_bytes, value, value_raw, symbol.
 
 Exit status: 0 listed; 1 no such type or field, or the address is not mapped; 2 usage or
