@@ -366,4 +366,13 @@ fn find_task_walks_leaders_and_threads() {
         Err(Error::NoSuchProcess { pid: 99 }) => {}
         r => panic!("pid 99: {r:?}"),
     }
+    // a list that loops without coming back to init_task: an error, not a hang
+    let mut looped = std::fs::read(&p).expect("read kcore");
+    let data = looped.len() - 0x400;
+    looped[data + 0x100..data + 0x108].copy_from_slice(&(b).to_le_bytes());
+    looped[data + 0x200..data + 0x208].copy_from_slice(&(a).to_le_bytes());
+    std::fs::write(&p, looped).expect("write kcore");
+    let kcore = Kcore::open_path(&p).expect("fixture kcore opens");
+    let e = find_task(&btf, &kcore, &syms, 99).expect_err("a looping list");
+    assert!(e.to_string().contains("loops without coming back"), "{e}");
 }

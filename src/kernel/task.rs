@@ -98,10 +98,14 @@ pub fn find_task(btf: &Btf, kcore: &Kcore, syms: &Kallsyms, pid: u32) -> Result<
 fn walk(kcore: &Kcore, head: u64, link: u64) -> Result<Vec<u64>> {
     let mut out = Vec::new();
     let mut cur = kcore.read_u64(head)?;
+    // Brent's cycle detection: a loop that never comes back to the head (a list changing
+    // under us) ends at once instead of after MAX_TASKS reads, in constant memory.
+    let (mut mark, mut power, mut steps) = (head, 1usize, 0usize);
     while cur != head {
-        if out.len() >= MAX_TASKS {
+        if cur == mark || out.len() >= MAX_TASKS {
             return Err(Error::NotFound(format!(
-                "the task list from {head:#x} did not end within {MAX_TASKS} entries (it changed under us, or is damaged)"
+                "the task list from {head:#x} loops without coming back to its head after {} entries (it changed under us, or is damaged)",
+                out.len()
             )));
         }
         if cur == 0 {
@@ -110,6 +114,12 @@ fn walk(kcore: &Kcore, head: u64, link: u64) -> Result<Vec<u64>> {
             )));
         }
         out.push(cur.wrapping_sub(link));
+        steps += 1;
+        if steps == power {
+            mark = cur;
+            power *= 2;
+            steps = 0;
+        }
         cur = kcore.read_u64(cur)?;
     }
     Ok(out)
