@@ -34,6 +34,15 @@ _pgtool() {
             pgtool,kfence)
                 cmd="pgtool__subcmd__kfence"
                 ;;
+            pgtool,kstruct)
+                cmd="pgtool__subcmd__kstruct"
+                ;;
+            pgtool,ksym)
+                cmd="pgtool__subcmd__ksym"
+                ;;
+            pgtool,ktask)
+                cmd="pgtool__subcmd__ktask"
+                ;;
             pgtool,leak)
                 cmd="pgtool__subcmd__leak"
                 ;;
@@ -81,6 +90,15 @@ _pgtool() {
                 ;;
             pgtool__subcmd__help,kfence)
                 cmd="pgtool__subcmd__help__subcmd__kfence"
+                ;;
+            pgtool__subcmd__help,kstruct)
+                cmd="pgtool__subcmd__help__subcmd__kstruct"
+                ;;
+            pgtool__subcmd__help,ksym)
+                cmd="pgtool__subcmd__help__subcmd__ksym"
+                ;;
+            pgtool__subcmd__help,ktask)
+                cmd="pgtool__subcmd__help__subcmd__ktask"
                 ;;
             pgtool__subcmd__help,leak)
                 cmd="pgtool__subcmd__help__subcmd__leak"
@@ -194,7 +212,7 @@ _pgtool() {
 
     case "${cmd}" in
         pgtool)
-            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem generate help"
+            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -264,7 +282,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help)
-            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem generate help"
+            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -446,6 +464,48 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help__subcmd__kfence)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__kstruct)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__ksym)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__ktask)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1051,6 +1111,64 @@ _pgtool() {
             fi
             case "${prev}" in
                 --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__kstruct)
+            opts="-h -V --expand --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__ksym)
+            opts="-h -V --base --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__ktask)
+            opts="-h -V --field --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --field)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

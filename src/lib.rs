@@ -27,6 +27,7 @@ pub mod hwpoison;
 pub mod idle;
 pub mod input;
 pub mod iomem;
+pub mod kernel;
 pub mod kfence;
 pub mod kpage;
 pub mod kpageflags;

@@ -13,6 +13,9 @@ mod heatmap;
 mod hwpoison;
 mod idle;
 mod kfence;
+mod kstruct;
+mod ksym;
+mod ktask;
 mod leak;
 mod map;
 mod mem;
@@ -97,6 +100,12 @@ enum Command {
     Map(map::Args),
     /// Who uses the memory: RSS, PSS, USS, swap per process, mapping, library, memcg, user.
     Mem(mem::Args),
+    /// A kernel struct's layout from BTF (like pahole), or its values at a kernel address.
+    Kstruct(kstruct::Args),
+    /// Kernel symbols: address to symbol+offset, name to address, kernel base and KASLR offset.
+    Ksym(ksym::Args),
+    /// A process's task_struct in kernel memory: its address, mm, pgd, comm and any field.
+    Ktask(ktask::Args),
     /// Write man pages or shell completions.
     #[command(hide = true)]
     Generate(generate::Args),
@@ -119,6 +128,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Peek(a) => peek::run(a, g),
         Command::Map(a) => map::run(a, g),
         Command::Mem(a) => mem::run(a, g),
+        Command::Kstruct(a) => kstruct::run(a, g),
+        Command::Ksym(a) => ksym::run(a, g),
+        Command::Ktask(a) => ktask::run(a, g),
         Command::Generate(a) => generate::run(a),
     }
 }
