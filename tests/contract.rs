@@ -72,7 +72,9 @@ fn check_vocabulary(what: &str, rec: &Value, problems: &mut Vec<String>) {
             "pfn" | "vaddr" | "phys_addr" | "pid" | "kpagecount"
         ) || k.ends_with("_bytes")
             || k.ends_with("_pfn");
-        if numeric && !(v.is_u64() || v.is_null()) {
+        // a growth (`growth_bytes`) is signed; every other number is unsigned
+        let signed = k.contains("growth") && v.is_i64();
+        if numeric && !(v.is_u64() || signed || v.is_null()) {
             problems.push(format!("{what}: {k} = {v}: must be a number (or null)"));
         }
         if k.ends_with("_hex") && !(v.is_null() || v.as_str().is_some_and(|s| s.starts_with("0x")))
@@ -275,6 +277,10 @@ fn live_listings_keep_the_contract() {
             vec!["mem", "--by", "library", "--top", "5"],
         ),
         ("mem --by memcg", vec!["mem", "--by", "memcg", "--top", "5"]),
+        ("kstruct page", vec!["kstruct", "page"]),
+        ("ksym", vec!["ksym", "schedule", "do_exit"]),
+        ("ksym --base", vec!["ksym", "--base"]),
+        ("leak", vec!["leak", "--interval", "1", "--count", "2"]),
     ];
     for (what, args) in &cases {
         check(what, args, &mut problems);

@@ -213,8 +213,30 @@ impl<W: Write> Sink<W> {
             return Ok(());
         }
         self.table.flush(&mut self.out)?;
-        writeln!(self.out, "{line}").map_err(stdout_error)
+        for part in wrap(line, self.table.width()) {
+            writeln!(self.out, "{part}").map_err(stdout_error)?;
+        }
+        Ok(())
     }
+}
+
+/// `text` cut at spaces into lines of at most `width` characters (a longer word stays whole),
+/// continuation lines indented by three spaces: a table's notes fit its width.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let len = cur.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::replace(&mut cur, "   ".to_string()));
+        }
+        if !cur.is_empty() && !cur.ends_with("   ") {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    lines.push(cur);
+    lines
 }
 
 /// One flattened leaf of a record, rendered.

@@ -45,6 +45,11 @@ pub(super) struct Table {
 }
 
 impl Table {
+    /// The width rows and notes are fitted to.
+    pub(super) fn width(&self) -> usize {
+        self.width
+    }
+
     pub(super) fn new(width: usize) -> Table {
         Table {
             width,

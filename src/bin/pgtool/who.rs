@@ -130,35 +130,12 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
                 } else {
                     format!(" [kpagecount {}, flags {flags}]", t.count)
                 };
-                for line in wrap(&format!("{:#x}: {n}{count}", t.pfn.0), NOTE_WIDTH) {
-                    sink.text(&line)?;
-                }
+                sink.text(&format!("{:#x}: {n}{count}", t.pfn.0))?;
             }
         }
     }
     sink.finish()?;
     Ok(verdict(&report))
-}
-
-/// Width of the table's note lines (the table's own width when not on a terminal).
-const NOTE_WIDTH: usize = 100;
-
-/// `text` cut at spaces into lines of at most `width` characters, continuation lines indented.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut cur = String::new();
-    for word in text.split(' ') {
-        let len = cur.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > width {
-            lines.push(std::mem::replace(&mut cur, "   ".to_string()));
-        }
-        if !cur.is_empty() && !cur.ends_with("   ") {
-            cur.push(' ');
-        }
-        cur.push_str(word);
-    }
-    lines.push(cur);
-    lines
 }
 
 /// Report what excluded everything or what was not found (first on stderr), then the scan's
