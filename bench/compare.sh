@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/compare.sh [--only whole|anon|sparse] [--runs N] [--threads N] [--report]
+# bench/compare.sh [--only whole|anon|sparse] [--runs N] [--threads N] [--anon-mib MIB] [--report] [--rss-fails]
 #
 # pgtool types vs the kernel's page-types ($PGTOOL_REF_DIR/bin, built by tools/build-reference.sh
 # when missing): median wall time of N (default 5) alternating runs of each (the same number),
@@ -15,12 +15,12 @@
 # one frozen copy of /proc/kpageflags (page-types -F COPY vs pgtool types --root SNAPSHOT), for
 # the -p cases live (5 tries: shared pages' flags may change between two runs). Any difference
 # or failing command aborts (exit 1). A missed target exits 1; --report prints and exits 0.
-# --threads N is passed to pgtool types (its walk's thread count; default: the CPUs it may run
+# --anon-mib MIB sizes the anon process (default 2048). --threads N is passed to pgtool types (its walk's thread count; default: the CPUs it may run
 # on, sched_getaffinity). Every line is printed with the load average at the time.
 # Env: PGTOOL (a pgtool binary instead of building target/release/pgtool).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-only= runs=5 threads= report=0 rssfails=0
+only= runs=5 threads= report=0 rssfails=0 anon=2048
 while [ $# -gt 0 ]; do
 	case $1 in
 	--only) only=$2; shift 2 ;;
@@ -28,7 +28,8 @@ while [ $# -gt 0 ]; do
 	--threads) threads=$2; shift 2 ;;
 	--report) report=1; shift ;;
 	--rss-fails) rssfails=1; shift ;;
-	*) echo "usage: $0 [--only whole|anon|sparse] [--runs N] [--threads N] [--report] [--rss-fails]" >&2; exit 2 ;;
+	--anon-mib) anon=$2; shift 2 ;;
+	*) echo "usage: $0 [--only whole|anon|sparse] [--runs N] [--threads N] [--report] [--rss-fails] [--anon-mib MIB]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "compare.sh: needs root (reads /proc/kpageflags)" >&2; exit 2; }
@@ -169,11 +170,11 @@ if [ -z "$only" ] || [ "$only" = whole ]; then
 	case_ "whole-memory summary" 0.4
 fi
 if [ -z "$only" ] || [ "$only" = anon ]; then
-	start_hog anon 2048
+	start_hog anon "$anon"
 	same -p "$hogpid"
-	case_ "-p 2GiB anon summary" 0.3 -p "$hogpid"
+	case_ "-p ${anon}MiB anon summary" 0.3 -p "$hogpid"
 	same -p "$hogpid" -L
-	case_ "-p 2GiB anon -L" 0.2 -p "$hogpid" -L
+	case_ "-p ${anon}MiB anon -L" 0.2 -p "$hogpid" -L
 	kill -9 "$hogpid"; wait "$hogpid" 2>/dev/null || true; hogpid=
 fi
 if [ -z "$only" ] || [ "$only" = sparse ]; then
