@@ -34,13 +34,13 @@ pub(crate) fn walk(
     let workers = if threads <= 1 || span <= PM_BATCH {
         0
     } else {
-        threads.min(span.div_ceil(PM_BATCH) as usize).min(MAX_WORKERS)
+        threads
+            .min(span.div_ceil(PM_BATCH) as usize)
+            .min(MAX_WORKERS)
     };
     let pm = Src {
         file: pm.try_clone().map_err(|e| {
-            Stop::Fatal(
-                format!("/proc/pid/pagemap: {}\n", super::cerr::strerror(&e)).into_bytes(),
-            )
+            Stop::Fatal(format!("/proc/pid/pagemap: {}\n", super::cerr::strerror(&e)).into_bytes())
         })?,
         name: "/proc/pid/pagemap".into(),
     };
@@ -422,7 +422,12 @@ impl TaskWalk {
     }
 
     /// Process `job` (or the batch being filled) unless an earlier batch failed.
-    fn process(&mut self, sides: &Sides, pipe: &mut Pipe<'_>, job: Option<&Job>) -> Result<(), Stop> {
+    fn process(
+        &mut self,
+        sides: &Sides,
+        pipe: &mut Pipe<'_>,
+        job: Option<&Job>,
+    ) -> Result<(), Stop> {
         if self.failed {
             return Ok(());
         }

@@ -181,7 +181,8 @@ pub(super) fn scan_mm(
     // ranges read a batch at a time, so that a stop is seen between batches
     let pieces = ranges.iter().flat_map(|&(s, e)| {
         let step = PAGEMAP_BATCH as u64 * ps;
-        (0..e.saturating_sub(s).div_ceil(step)).map(move |k| (s + k * step, (s + (k + 1) * step).min(e)))
+        (0..e.saturating_sub(s).div_ceil(step))
+            .map(move |k| (s + k * step, (s + (k + 1) * step).min(e)))
     });
     for (s, e) in pieces {
         if stop() {
