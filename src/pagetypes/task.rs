@@ -69,6 +69,7 @@ pub(crate) fn walk(
             }
             Pool {
                 tx,
+                queue: rx,
                 done: done_rx,
                 jobs: workers + 1,
             }
@@ -105,6 +106,9 @@ const WORKER_STACK: usize = 64 << 10;
 
 struct Pool {
     tx: mpsc::Sender<Job>,
+    /// The workers' queue: the main thread takes a batch no worker has started rather than
+    /// wait (on a busy machine a worker may not get a CPU for milliseconds).
+    queue: std::sync::Arc<Mutex<mpsc::Receiver<Job>>>,
     done: mpsc::Receiver<Job>,
     /// Batches in circulation at most: one per worker and the one being filled.
     jobs: usize,
@@ -405,9 +409,24 @@ impl TaskWalk {
     fn complete_one(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
         while !self.ready.iter().any(|j| j.seq == self.next) {
             let pool = self.pool.as_ref().expect("complete_one without a pool");
-            let job = pool.done.recv().map_err(|_| {
-                Stop::Fatal(b"pgtool: the kpageflags reader threads failed\n".to_vec())
-            })?;
+            let job = match pool.done.try_recv() {
+                Ok(job) => job,
+                Err(_) => {
+                    let unstarted = match pool.queue.try_lock() {
+                        Ok(q) => q.try_recv().ok(),
+                        Err(_) => None,
+                    };
+                    match unstarted {
+                        Some(mut job) => {
+                            job.run(sides);
+                            job
+                        }
+                        None => pool.done.recv().map_err(|_| {
+                            Stop::Fatal(b"pgtool: the kpageflags reader threads failed\n".to_vec())
+                        })?,
+                    }
+                }
+            };
             self.ready.push(job);
         }
         while let Some(i) = self.ready.iter().position(|j| j.seq == self.next) {
