@@ -31,10 +31,12 @@ pub(crate) fn walk(
         .iter()
         .map(|&(s, e)| e.min(end).saturating_sub(s.max(index)))
         .fold(0u64, u64::saturating_add);
+    // the main thread reads pagemap, processes batches in order, and looks up a batch itself
+    // while it would wait: one worker fewer than the threads keeps every CPU busy
     let workers = if threads <= 1 || span <= PM_BATCH {
         0
     } else {
-        threads
+        (threads - 1)
             .min(span.div_ceil(PM_BATCH) as usize)
             .min(MAX_WORKERS)
     };
