@@ -6,7 +6,7 @@
 # Before timing, both must find exactly the PID that maps the PFN (an anonymous page of a
 # `sleep` started here), and pgtool must succeed on the 1,000 PFNs; any failure aborts (exit 1).
 # Then RUNS runs of each side (the same number), alternating, and their medians: the loop, one
-# PFN, 1,000 PFNs. Targets: loop / pgtool >= 20x (aim 100x); 1,000 PFNs / 1 PFN < 2x. A missed
+# PFN, 1,000 PFNs. Targets: loop / pgtool >= 50x; 1,000 PFNs / 1 PFN < 2x. A missed
 # target exits 1; --report prints the figures and exits 0 whatever they are.
 #
 # Env: PGTOOL_REF_DIR (reference tools, default ~/.cache/pgtool-ref), RUNS (default 5),
@@ -92,11 +92,11 @@ R1=$(awk -v a="$LOOP" -v b="$ONE" 'BEGIN { printf "%.1f", a / b }')
 R2=$(awk -v a="$MANY" -v b="$ONE" 'BEGIN { printf "%.2f", a / b }')
 echo "classic loop (page-types -p PID -L | grep, $NPROC processes), median of $RUNS: $(ms "$LOOP") ms"
 echo "pgtool who PFN, median of $RUNS: $(ms "$ONE") ms"
-echo "ratio loop / pgtool: ${R1}x (target >= 20x, aim 100x)"
+echo "ratio loop / pgtool: ${R1}x (target >= 50x: one PFN <= 0.02x the loop)   load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "pgtool who, $N PFNs at once, median of $RUNS: $(ms "$MANY") ms ($ROWS mappings printed)"
-echo "ratio $N PFNs / 1 PFN: ${R2}x (target < 2x)"
+echo "ratio $N PFNs / 1 PFN: ${R2}x (target < 2x)   load $(cut -d' ' -f1-3 /proc/loadavg)"
 missed=0
-awk -v r="$R1" 'BEGIN { exit !(r < 20) }' && { echo "MISSED: loop / pgtool $R1 < 20"; missed=1; }
+awk -v r="$R1" 'BEGIN { exit !(r < 50) }' && { echo "MISSED: loop / pgtool $R1 < 50"; missed=1; }
 awk -v r="$R2" 'BEGIN { exit !(r >= 2) }' && { echo "MISSED: $N PFNs / 1 PFN $R2 >= 2"; missed=1; }
 [ $missed = 0 ] || [ $report = 1 ] || exit 1
 exit 0

@@ -1,126 +1,205 @@
-//! The process walk (`-p`): each VMA's pagemap, with PAGEMAP_SCAN to skip unpopulated ranges,
-//! and the kpageflags (kpagecgroup, kpagecount) of the present pages looked up in batches by a
-//! worker while the next pagemap batch is read.
+//! The process walk (`-p`): each VMA's pagemap (PAGEMAP_SCAN skips unpopulated ranges where
+//! pagemap is sparse, and is left out where it is dense), and the kpageflags (kpagecgroup,
+//! kpagecount) of the present pages looked up in batches by persistent workers while the main
+//! thread reads the next pagemap batch and processes finished batches in order.
 
-use super::cerr::strerror;
 use super::config::{Config, Stop};
 use super::pipe::Pipe;
-use super::read::{Gather, Sides, Src};
+use super::read::{Gather, MAX_RUN, MAX_SLOTS, Sides, Src, run_key};
 use crate::addr::page_size;
 use crate::pagemap::PagemapEntry;
+use std::sync::{Mutex, mpsc};
 
 pub(crate) fn walk(
     threads: usize,
     c: &Config,
     sides: &Sides,
     pipe: &mut Pipe<'_>,
-    mut index: u64,
+    index: u64,
     count: u64,
 ) -> Result<(), Stop> {
     let end = index.wrapping_add(count);
-    let n = c.vmas.len();
-    if n == 0 {
+    if c.vmas.is_empty() {
         return Ok(());
     }
     let Some(pm) = c.pagemap.as_ref() else {
         return Ok(());
     };
-    let mut w = TaskWalk {
-        pm: Src {
-            file: pm.try_clone().map_err(|e| {
-                Stop::Fatal(format!("/proc/pid/pagemap: {}\n", strerror(&e)).into_bytes())
-            })?,
-            name: "/proc/pid/pagemap".into(),
-        },
-        pending: Vec::new(),
-        idle: Some(Job {
-            pending: Vec::new(),
-            keys: Vec::new(),
-            gflags: Gather::default(),
-            gcg: Gather::default(),
-            gcnt: Gather::default(),
-            flags: dup(&sides.flags)?,
-            cgroup: sides.cgroup.as_ref().map(dup).transpose()?,
-            count: sides.count.as_ref().map(dup).transpose()?,
-            threads,
-        }),
-        inflight: None,
-        threads,
-        buf: vec![0; PM_BATCH as usize],
-        scan_ok: true,
+    // workers from the work: a process of one batch or less is looked up here, in one thread
+    let span: u64 = c
+        .vmas
+        .iter()
+        .map(|&(s, e)| e.min(end).saturating_sub(s.max(index)))
+        .fold(0u64, u64::saturating_add);
+    // the main thread reads pagemap, processes batches in order, and looks up a batch itself
+    // while it would wait: one worker fewer than the threads keeps every CPU busy
+    let workers = if threads <= 1 || span <= PM_BATCH {
+        0
+    } else {
+        (threads - 1)
+            .min(span.div_ceil(PM_BATCH) as usize)
+            .min(MAX_WORKERS)
     };
-    let mut i = 0;
-    while index < end {
-        while c.vmas[i].1 <= index {
-            i += 1;
-            if i >= n {
-                return Ok(());
+    let pm = Src {
+        file: pm.try_clone().map_err(|e| {
+            Stop::Fatal(format!("/proc/pid/pagemap: {}\n", super::cerr::strerror(&e)).into_bytes())
+        })?,
+        name: "/proc/pid/pagemap".into(),
+    };
+    std::thread::scope(|s| {
+        let pool = (workers > 0).then(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let (done_tx, done_rx) = mpsc::channel::<Job>();
+            let rx = std::sync::Arc::new(Mutex::new(rx));
+            for _ in 0..workers {
+                let (rx, done_tx) = (rx.clone(), done_tx.clone());
+                let spawned = std::thread::Builder::new()
+                    .stack_size(WORKER_STACK)
+                    .spawn_scoped(s, move || {
+                        loop {
+                            let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            let Ok(mut job) = job else { return };
+                            job.run(sides);
+                            if done_tx.send(job).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                if spawned.is_err() {
+                    break; // fewer workers; with none, the jobs come back unrun below
+                }
             }
-        }
-        if c.vmas[i].0 >= end {
-            return Ok(());
-        }
-        let start = c.vmas[i].0.max(index);
-        index = c.vmas[i].1.min(end);
-        if start >= index {
-            return Ok(());
-        }
-        let r = w.walk_vma(sides, pipe, start, index - start);
-        let f = w.flush(sides, pipe);
-        f?;
-        r?;
-    }
-    Ok(())
+            Pool {
+                tx,
+                queue: rx,
+                done: done_rx,
+                jobs: workers + 1,
+            }
+        });
+        let mut w = TaskWalk {
+            pm,
+            cur: Job::new(sides),
+            free: Vec::new(),
+            made: 1,
+            pool,
+            sent: 0,
+            next: 0,
+            ready: Vec::new(),
+            failed: false,
+            buf: vec![0; PM_BATCH as usize],
+            regions: Vec::new(),
+            scan_ok: true,
+            present: 0,
+        };
+        w.walk(c, sides, pipe, index, end)
+        // dropping `w` closes the job channel: the workers end and the scope joins them
+    })
 }
 
+/// Pagemap entries read at once, and present entries per lookup batch.
 const PM_BATCH: u64 = 16 << 10;
+/// Pages per PAGEMAP_SCAN window.
 const SCAN_WINDOW: u64 = 64 << 10;
+/// More lookup workers than this gain nothing: the kernel's kpageflags reads scale with CPUs
+/// but the main thread's in-order processing does not.
+const MAX_WORKERS: usize = 8;
+/// A worker's stack: it runs only [`Job::run`] (no recursion, small frames).
+const WORKER_STACK: usize = 64 << 10;
+
+struct Pool {
+    tx: mpsc::Sender<Job>,
+    /// The workers' queue: the main thread takes a batch no worker has started rather than
+    /// wait (on a busy machine a worker may not get a CPU for milliseconds).
+    queue: std::sync::Arc<Mutex<mpsc::Receiver<Job>>>,
+    done: mpsc::Receiver<Job>,
+    /// Batches in circulation at most: one per worker and the one being filled.
+    jobs: usize,
+}
 
 struct TaskWalk {
     pm: Src,
-    pending: Vec<(u64, u64)>,
-    /// The lookup state, when no batch is in flight.
-    idle: Option<Job>,
-    /// The batch whose kpageflags (and kpagecgroup, kpagecount) are being read by a worker
-    /// while the main thread reads the next pagemap batch.
-    inflight: Option<std::thread::JoinHandle<Option<Job>>>,
-    threads: usize,
+    /// The batch being filled.
+    cur: Job,
+    /// Batches done with, for reuse.
+    free: Vec<Job>,
+    /// Batches allocated so far.
+    made: usize,
+    pool: Option<Pool>,
+    /// Sequence numbers: of the next batch sent, of the next to process.
+    sent: u64,
+    next: u64,
+    /// Batches back from the workers out of order.
+    ready: Vec<Job>,
+    /// A batch's processing failed: nothing after it may be processed.
+    failed: bool,
     buf: Vec<u64>,
+    regions: Vec<(u64, u64)>,
     scan_ok: bool,
+    /// Populated pagemap entries read (a window's share tells dense from sparse).
+    present: u64,
 }
 
-/// One batch of pagemap entries with its lookups, owned so a worker thread can fill it.
+/// One batch of pagemap entries with its lookups; owned, so a worker can fill it.
 struct Job {
+    seq: u64,
     pending: Vec<(u64, u64)>,
-    keys: Vec<(u64, u32)>,
+    keys: Vec<u64>,
     gflags: Gather,
     gcg: Gather,
     gcnt: Gather,
-    flags: Src,
-    cgroup: Option<Src>,
-    count: Option<Src>,
-    threads: usize,
 }
 
 impl Job {
-    fn run(mut self) -> Job {
+    /// A batch with room for the most entries it can hold, allocated once by the main thread
+    /// (a worker that grew a buffer would do it in its own malloc arena, which stays resident).
+    fn new(sides: &Sides) -> Job {
+        // a batch is sent once it holds PM_BATCH entries, after a read of up to PM_BATCH more
+        let cap = 2 * PM_BATCH as usize;
+        const { assert!(2 * PM_BATCH as usize <= MAX_SLOTS) };
+        Job {
+            seq: 0,
+            pending: Vec::with_capacity(cap),
+            keys: Vec::with_capacity(cap),
+            gflags: Gather::with_capacity(cap),
+            gcg: Gather::with_capacity(if sides.cgroup.is_some() { cap } else { 0 }),
+            gcnt: Gather::with_capacity(if sides.count.is_some() { cap } else { 0 }),
+        }
+    }
+
+    fn run(&mut self, sides: &Sides) {
         self.keys.clear();
+        // runs of consecutive PFNs in consecutive slots, one key each
+        let mut run: Option<(u64, usize, usize)> = None;
+        let keys = &mut self.keys;
+        let mut push = |r: Option<(u64, usize, usize)>| {
+            if let Some(k) = r.and_then(|(pfn, slot, len)| run_key(pfn, slot, len)) {
+                keys.push(k);
+            }
+        };
         for (slot, &(_, e)) in self.pending.iter().enumerate() {
-            if let Some(pfn) = PagemapEntry::from_raw(e).pfn() {
-                self.keys.push((pfn.0, slot as u32));
+            let pfn = PagemapEntry::from_raw(e).pfn().map(|p| p.0);
+            match (&mut run, pfn) {
+                (Some((p0, s0, len)), Some(pfn))
+                    if *p0 + *len as u64 == pfn && *s0 + *len == slot && *len < MAX_RUN =>
+                {
+                    *len += 1;
+                }
+                _ => {
+                    push(run.take());
+                    run = pfn.map(|p| (p, slot, 1));
+                }
             }
         }
+        push(run);
         self.keys.sort_unstable();
         let slots = self.pending.len();
-        self.gflags
-            .load(&self.flags, &self.keys, slots, self.threads);
-        if let Some(cg) = &self.cgroup {
-            self.gcg.load(cg, &self.keys, slots, self.threads);
+        self.gflags.load(&sides.flags, &self.keys, slots);
+        if let Some(cg) = &sides.cgroup {
+            self.gcg.load(cg, &self.keys, slots);
         }
-        if let Some(ct) = &self.count {
-            self.gcnt.load(ct, &self.keys, slots, self.threads);
+        if let Some(ct) = &sides.count {
+            self.gcnt.load(ct, &self.keys, slots);
         }
-        self
     }
 
     /// page-types' per-entry work for the batch, in order.
@@ -159,8 +238,45 @@ impl Job {
 }
 
 impl TaskWalk {
+    /// page-types' `walk_task(index, count)` over the VMAs, ending at `end`.
+    fn walk(
+        &mut self,
+        c: &Config,
+        sides: &Sides,
+        pipe: &mut Pipe<'_>,
+        mut index: u64,
+        end: u64,
+    ) -> Result<(), Stop> {
+        let n = c.vmas.len();
+        let mut i = 0;
+        while index < end {
+            while c.vmas[i].1 <= index {
+                i += 1;
+                if i >= n {
+                    return Ok(());
+                }
+            }
+            if c.vmas[i].0 >= end {
+                return Ok(());
+            }
+            let start = c.vmas[i].0.max(index);
+            index = c.vmas[i].1.min(end);
+            if start >= index {
+                return Ok(());
+            }
+            // what was read before an error is processed first, as page-types would have
+            let r = self.walk_vma(sides, pipe, start, index - start);
+            let f = self.flush(sides, pipe);
+            f?;
+            r?;
+        }
+        Ok(())
+    }
+
     /// page-types' `walk_vma(index, count)`, visiting only populated pages when the kernel has
-    /// PAGEMAP_SCAN (the other entries do nothing in page-types).
+    /// PAGEMAP_SCAN (the other entries do nothing in page-types). Where a window turns out
+    /// mostly populated the next is read without the scan (it would only cost time); where a
+    /// window read so is mostly empty, scanning resumes.
     fn walk_vma(
         &mut self,
         sides: &Sides,
@@ -171,9 +287,20 @@ impl TaskWalk {
         let ps = page_size();
         let end = index + count;
         let mut w = index;
+        let mut dense = false;
         while w < end {
             let we = (w + SCAN_WINDOW).min(end);
-            let mut regions: Vec<(u64, u64)> = Vec::new();
+            if dense {
+                let before = self.present;
+                if !self.read_entries(sides, pipe, w, we)? {
+                    return Ok(());
+                }
+                dense = (self.present - before) * 2 >= we - w;
+                w = we;
+                continue;
+            }
+            let mut regions = std::mem::take(&mut self.regions);
+            regions.clear();
             let scanned = self.scan_ok
                 && w.checked_mul(ps).is_some()
                 && we.checked_mul(ps).is_some()
@@ -186,16 +313,28 @@ impl TaskWalk {
                     Ok(true)
                 );
             if !scanned {
+                self.regions = regions;
                 self.scan_ok = false;
                 self.read_entries(sides, pipe, w, end)?;
                 return Ok(());
             }
-            for (rs, re) in regions {
+            let mut populated = 0;
+            let mut r = Ok(true);
+            for &(rs, re) in &regions {
                 let (rs, re) = (rs.max(w), re.min(we));
-                if rs < re && !self.read_entries(sides, pipe, rs, re)? {
-                    return Ok(());
+                if rs < re {
+                    populated += re - rs;
+                    r = self.read_entries(sides, pipe, rs, re);
+                    if !matches!(r, Ok(true)) {
+                        break;
+                    }
                 }
             }
+            self.regions = regions;
+            if !r? {
+                return Ok(());
+            }
+            dense = populated * 2 >= we - w;
             w = we;
         }
         Ok(())
@@ -219,80 +358,111 @@ impl TaskWalk {
                 let e = self.buf[k];
                 let pme = PagemapEntry::from_raw(e);
                 if pme.pfn().is_some() || pme.swapped() {
-                    self.pending.push((from + k as u64, e));
+                    self.cur.pending.push((from + k as u64, e));
+                    self.present += 1;
                 }
             }
-            if self.pending.len() >= PM_BATCH as usize {
-                self.complete(sides, pipe)?;
-                self.submit();
+            if self.cur.pending.len() >= PM_BATCH as usize {
+                self.submit(sides, pipe)?;
             }
             from += n as u64;
-            if n < want {
-                // a short read: page-types reads on and gets 0
-                continue;
-            }
+            // a short read: page-types reads on and gets 0
         }
         Ok(true)
     }
 
-    /// Hand the pending entries to a worker that reads their flags.
-    fn submit(&mut self) {
-        let Some(mut job) = self.idle.take() else {
-            return;
+    /// Hand the batch being filled to a worker (or look it up here without one), and take
+    /// an empty one to fill, processing finished batches in order while none is free.
+    fn submit(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
+        if self.cur.pending.is_empty() {
+            return Ok(());
+        }
+        let Some(jobs) = self.pool.as_ref().map(|p| p.jobs) else {
+            self.cur.run(sides);
+            let r = self.process(sides, pipe, None);
+            self.cur.pending.clear();
+            return r;
         };
-        std::mem::swap(&mut job.pending, &mut self.pending);
-        if self.threads <= 1 {
-            self.idle = Some(job.run());
-            self.inflight = None;
-            return;
+        let mut job = match self.free.pop() {
+            Some(j) => j,
+            None if self.made < jobs => {
+                self.made += 1;
+                Job::new(sides)
+            }
+            None => {
+                self.complete_one(sides, pipe)?;
+                self.free.pop().unwrap_or_else(|| Job::new(sides))
+            }
+        };
+        std::mem::swap(&mut job, &mut self.cur);
+        job.seq = self.sent;
+        self.sent += 1;
+        let pool = self.pool.as_ref().expect("checked above");
+        if let Err(mpsc::SendError(mut job)) = pool.tx.send(job) {
+            // no worker left: look it up here, in its turn
+            job.run(sides);
+            self.ready.push(job);
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(1);
-        match std::thread::Builder::new().spawn(move || rx.recv().ok().map(Job::run)) {
-            Ok(h) => match tx.send(job) {
-                Ok(()) => self.inflight = Some(h),
-                Err(e) => self.idle = Some(e.0.run()),
-            },
-            // no thread to be had: do it here
-            Err(_) => self.idle = Some(job.run()),
-        }
+        Ok(())
     }
 
-    /// Wait for the batch in flight (if any) and process it.
-    fn complete(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
-        if let Some(h) = self.inflight.take() {
-            let job = h.join().ok().flatten().ok_or_else(|| {
-                Stop::Fatal(b"pgtool: the kpageflags reader thread failed\n".to_vec())
-            })?;
-            self.idle = Some(job);
+    /// Wait for the next batch in order from the workers and process it and every batch
+    /// after it that is back.
+    fn complete_one(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
+        while !self.ready.iter().any(|j| j.seq == self.next) {
+            let pool = self.pool.as_ref().expect("complete_one without a pool");
+            let job = match pool.done.try_recv() {
+                Ok(job) => job,
+                Err(_) => {
+                    let unstarted = match pool.queue.try_lock() {
+                        Ok(q) => q.try_recv().ok(),
+                        Err(_) => None,
+                    };
+                    match unstarted {
+                        Some(mut job) => {
+                            job.run(sides);
+                            job
+                        }
+                        None => pool.done.recv().map_err(|_| {
+                            Stop::Fatal(b"pgtool: the kpageflags reader threads failed\n".to_vec())
+                        })?,
+                    }
+                }
+            };
+            self.ready.push(job);
         }
-        if let Some(job) = self.idle.as_mut()
-            && !job.pending.is_empty()
-        {
-            let r = job.process(sides, pipe);
+        while let Some(i) = self.ready.iter().position(|j| j.seq == self.next) {
+            let mut job = self.ready.swap_remove(i);
+            self.next += 1;
+            let r = self.process(sides, pipe, Some(&job));
             job.pending.clear();
+            self.free.push(job);
             r?;
         }
         Ok(())
     }
 
+    /// Process `job` (or the batch being filled) unless an earlier batch failed.
+    fn process(
+        &mut self,
+        sides: &Sides,
+        pipe: &mut Pipe<'_>,
+        job: Option<&Job>,
+    ) -> Result<(), Stop> {
+        if self.failed {
+            return Ok(());
+        }
+        let r = job.unwrap_or(&self.cur).process(sides, pipe);
+        self.failed = r.is_err();
+        r
+    }
+
     /// Process everything read so far, in order.
     fn flush(&mut self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
-        self.complete(sides, pipe)?;
-        if !self.pending.is_empty() {
-            self.submit();
-            self.complete(sides, pipe)?;
+        self.submit(sides, pipe)?;
+        while self.next < self.sent {
+            self.complete_one(sides, pipe)?;
         }
         Ok(())
     }
-}
-
-fn dup(s: &Src) -> Result<Src, Stop> {
-    let file = s
-        .file
-        .try_clone()
-        .map_err(|e| Stop::Fatal(format!("{}: {}\n", s.name, strerror(&e)).into_bytes()))?;
-    Ok(Src {
-        file,
-        name: s.name.clone(),
-    })
 }

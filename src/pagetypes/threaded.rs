@@ -5,6 +5,7 @@
 use super::cerr::strerror;
 use super::config::{Invocation, Stop};
 use super::pfn::{BATCH, CHUNK};
+
 use super::pipe::{Pipe, PipeOpts};
 use super::read::{Sides, Src};
 use std::fs::File;
@@ -16,6 +17,10 @@ struct ChunkOut {
     seen: Vec<(u64, u64)>,
     end: Option<Result<(), Stop>>, // None: full chunk; Some(Ok): end of file; Some(Err): fatal
 }
+
+/// Words per read in a worker (at most a page-types batch).
+const READ_WORDS: usize = 8 << 10;
+const _: () = assert!(READ_WORDS as u64 <= BATCH);
 
 struct Shared {
     next: u64,
@@ -36,7 +41,9 @@ pub(crate) fn walk(
     to: u64,
 ) -> Result<bool, Stop> {
     let threads = inv.threads.clamp(1, 256);
-    let per_thread = ((1 << 20) / 8 / threads as u64).clamp(4096, BATCH) as usize;
+    // words a read: a pread costs what ~9 words cost, so 8Ki words make the calls' share
+    // noise while keeping each thread's buffer at 64 KiB
+    let per_thread = READ_WORDS;
     let nchunks = (to - from).div_ceil(CHUNK);
     let window = 4 * threads as u64;
     let state = Mutex::new(Shared {
@@ -195,15 +202,18 @@ fn chunk(
         seen: Vec::new(),
         last: 0,
     };
+    // one batch's counts, kept for the next batch (no allocation per batch)
+    let mut batch = Local {
+        seen: Vec::with_capacity(64),
+        last: 0,
+    };
     let mut index = cs;
     while index < ce {
         // one page-types batch, read in pieces; its pages count only if all of it reads
         let bstart = origin.wrapping_add((index.wrapping_sub(origin) / BATCH) * BATCH);
         let bend = bstart.wrapping_add(BATCH).min(ce);
-        let mut batch = Local {
-            seen: Vec::new(),
-            last: 0,
-        };
+        batch.seen.clear();
+        batch.last = 0;
         let mut at = index;
         let mut eof = false;
         while at < bend {
@@ -265,7 +275,7 @@ fn chunk(
                 break;
             }
         }
-        for (v, n) in batch.seen {
+        for &(v, n) in &batch.seen {
             out.add(v, n);
         }
         if eof {

@@ -270,6 +270,7 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
     }
 
     let threads = crate::threads::pick(q.threads, 8).clamp(1, groups.len().max(1));
+    let mut groups = groups;
     let next = AtomicUsize::new(0);
     // Early stop: when every target is a small page that kpagecount says is mapped, the pass
     // ends once that many mappings (one per address space) have been found for each.
@@ -279,6 +280,18 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
             .iter()
             .filter(|t| !t.past_end)
             .all(|t| t.count > 0 && t.folio.is_none() && !t.flags.contains(PageFlags::ZERO_PAGE));
+    if early && root.is_live() {
+        // The pass may end as soon as every mapping is found: read the smallest address
+        // spaces first (resident pages from statm), so a page of a small process is found
+        // without waiting for the large ones, and a large one being read when the last
+        // mapping turns up is left at its next batch (see scan_mm's `stop`).
+        let mut sized: Vec<(u64, Vec<&ProcInfo>)> = groups
+            .into_iter()
+            .map(|g| (resident_pages(root, g[0].pid), g))
+            .collect();
+        sized.sort_by_key(|(n, g)| (*n, g[0].pid));
+        groups = sized.into_iter().map(|(_, g)| g).collect();
+    }
     let found: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();
     let remaining = AtomicUsize::new(targets.iter().filter(|t| !t.past_end).count());
     let done = AtomicBool::new(false);
@@ -295,7 +308,8 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(group) = groups.get(i) else { break };
                     let leader = group[0];
-                    match scan_mm(root, leader.pid, &targets, &intervals) {
+                    let stop = || early && done.load(Ordering::Relaxed);
+                    match scan_mm(root, leader.pid, &targets, &intervals, &stop) {
                         Ok(MmScan::Done { runs, used_scan }) => {
                             st.address_spaces += 1;
                             st.pagemap_scan |= used_scan;
@@ -320,6 +334,7 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
                                 }
                             }
                         }
+                        Ok(MmScan::Stopped) => {}
                         Ok(MmScan::NoMm) => st.exited += 1,
                         Ok(MmScan::Hidden) => st.denied += 1,
                         Err(e) if e.is_process_gone() && root.is_live() => st.exited += 1,
@@ -353,6 +368,19 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
         mappings,
         stats,
     })
+}
+
+/// Resident pages of `pid` (`statm`'s second field); `u64::MAX` when unknown (read last).
+fn resident_pages(root: &SysRoot, pid: u32) -> u64 {
+    let mut buf = [0u8; 128];
+    let n = std::fs::File::open(root.pid_file(pid, "statm"))
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
+        .unwrap_or(0);
+    std::str::from_utf8(&buf[..n])
+        .ok()
+        .and_then(|s| s.split_ascii_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 /// The message for a process of a snapshot whose files are missing: name the file.
