@@ -1312,7 +1312,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__slab)
-            opts="-h -V --interval --count --sort --top --suspects --sysfs --alloc-calls --prometheus --json --csv --root --help --version"
+            opts="-h -V --interval --count --sort --top --suspects --sysfs --alloc-calls --objects --prometheus --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1335,6 +1335,10 @@ _pgtool() {
                     return 0
                     ;;
                 --alloc-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --objects)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -255,6 +255,7 @@ growth\t'Active objects gained, last sample minus first, most first'
 objects\t'Active objects, most first'"
 complete -c pgtool -n "__fish_pgtool_using_subcommand slab" -l top -d 'Show the N first caches (0: all)' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand slab" -l alloc-calls -d 'Show the top alloc_calls of this cache (needs slub_debug=U at boot)' -r
+complete -c pgtool -n "__fish_pgtool_using_subcommand slab" -l objects -d 'What a cache\'s allocated objects are: groups of near-identical objects (pointer-like words masked), biggest first, with a hexdump and the kernel symbols inside (reads /proc/kcore, BTF and /proc/kallsyms; root). Without CACHE: the leak suspects\' caches' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand slab" -l prometheus -d 'Also write every cache\'s figures as a Prometheus textfile (atomic rename)' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand slab" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand slab" -l suspects -d 'Only the leak suspects'
