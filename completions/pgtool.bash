@@ -31,6 +31,9 @@ _pgtool() {
             pgtool,idle)
                 cmd="pgtool__subcmd__idle"
                 ;;
+            pgtool,kcache)
+                cmd="pgtool__subcmd__kcache"
+                ;;
             pgtool,kfence)
                 cmd="pgtool__subcmd__kfence"
                 ;;
@@ -84,6 +87,9 @@ _pgtool() {
                 ;;
             pgtool__subcmd__help,idle)
                 cmd="pgtool__subcmd__help__subcmd__idle"
+                ;;
+            pgtool__subcmd__help,kcache)
+                cmd="pgtool__subcmd__help__subcmd__kcache"
                 ;;
             pgtool__subcmd__help,kfence)
                 cmd="pgtool__subcmd__help__subcmd__kfence"
@@ -206,7 +212,7 @@ _pgtool() {
 
     case "${cmd}" in
         pgtool)
-            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask generate help"
+            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask kcache generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,7 +282,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help)
-            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask generate help"
+            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask kcache generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -446,6 +452,20 @@ _pgtool() {
         pgtool__subcmd__help__subcmd__idle__subcmd__wss)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__kcache)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1072,6 +1092,24 @@ _pgtool() {
                     COMPREPLY=($(compgen -W "pid vma" -- "${cur}"))
                     return 0
                     ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__kcache)
+            opts="-h -V --objects --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -2,8 +2,9 @@
 //! /proc/kallsyms): SLUB's caches and slabs ([`slub`]), and what a cache is full of
 //! ([`objects`]: `pgtool slab --objects`).
 
+pub mod cache;
 pub mod kfence;
 pub mod objects;
 pub mod slub;
 
-pub use slub::{Cache, SlabHead, Slub};
+pub use slub::{Cache, Node, SlabHead, Slub};

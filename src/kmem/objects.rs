@@ -98,37 +98,36 @@ struct Group {
     masked: u32,
 }
 
-/// Scan `cache_name`'s objects; the `top` biggest groups (0: all) and a summary.
-pub fn scan(
-    slub: &Slub,
-    root: &SysRoot,
-    cache_name: &str,
-    top: usize,
-) -> Result<(Vec<ObjectGroup>, Summary)> {
-    let cache = slub.find_cache(cache_name)?;
-    let flags = U64File::open_kpage(root, KpageFile::Flags)?;
-    // objects on CPU free lists look allocated from their slab: collect them first
-    let mut cpu_free: HashSet<u64> = HashSet::new();
-    if let Ok(cpus) = slub.cpu_slabs(&cache) {
-        for (fl, slab, _) in cpus {
-            if slab == 0 || fl == 0 {
-                continue;
-            }
-            if let Ok(h) = slub.read_head(slab)
-                && let Some((base, span)) = slub.slab_span(&cache, &h)
-            {
-                cpu_free.extend(slub.walk_free(&cache, fl, base, span, None).0);
-            }
+/// The objects on every CPU's free list of `cache` (they look allocated from their slab).
+pub fn cpu_free_objects(slub: &Slub, cache: &Cache) -> HashSet<u64> {
+    let mut out = HashSet::new();
+    for (fl, slab, _) in slub.cpu_slabs(cache).unwrap_or_default() {
+        if slab == 0 || fl == 0 {
+            continue;
+        }
+        if let Ok(h) = slub.read_head(slab)
+            && let Some((base, span)) = slub.slab_span(cache, &h)
+        {
+            out.extend(slub.walk_free(cache, fl, base, span, None).0);
         }
     }
-    let mut sum = Summary::default();
-    let mut groups: HashMap<u64, Group> = HashMap::new();
-    let mut heads = Vec::new();
-    let mut mem = Vec::new();
-    let kfence = super::kfence::pool(slub);
+    out
+}
+
+/// Call `f` with the head of every slab of `cache` (kpageflags SLAB heads whose `slab_cache`
+/// is the cache; KFENCE's pool left out), streaming kpageflags in batches. The PFNs read.
+pub fn for_each_slab(
+    slub: &Slub,
+    root: &SysRoot,
+    cache: &Cache,
+    kfence: &super::kfence::Pool,
+    mut f: impl FnMut(&SlabHead) -> Result<()>,
+) -> Result<u64> {
+    let flags = U64File::open_kpage(root, KpageFile::Flags)?;
     let want = PageFlags::SLAB.bits();
     let tail = PageFlags::COMPOUND_TAIL.bits();
-    let pfns = flags.for_each_batch(0..u64::MAX, BATCH, |first, words| {
+    let mut heads = Vec::new();
+    flags.for_each_batch(0..u64::MAX, BATCH, |first, words| {
         heads.clear();
         heads.extend(
             words
@@ -139,10 +138,29 @@ pub fn scan(
         );
         slub.for_each_head(&heads, |h| {
             if h.cache == cache.addr && !kfence.pfns.contains(&h.pfn) {
-                one_slab(slub, &cache, &h, &cpu_free, &mut mem, &mut groups, &mut sum);
+                f(&h)?;
             }
             Ok(())
         })
+    })
+}
+
+/// Scan `cache_name`'s objects; the `top` biggest groups (0: all) and a summary.
+pub fn scan(
+    slub: &Slub,
+    root: &SysRoot,
+    cache_name: &str,
+    top: usize,
+) -> Result<(Vec<ObjectGroup>, Summary)> {
+    let cache = slub.find_cache(cache_name)?;
+    let cpu_free = cpu_free_objects(slub, &cache);
+    let kfence = super::kfence::pool(slub);
+    let mut sum = Summary::default();
+    let mut groups: HashMap<u64, Group> = HashMap::new();
+    let mut mem = Vec::new();
+    let pfns = for_each_slab(slub, root, &cache, &kfence, |h| {
+        one_slab(slub, &cache, h, &cpu_free, &mut mem, &mut groups, &mut sum);
+        Ok(())
     })?;
     sum.pfns = pfns;
     let osz = cache.object_size.min(MAX_SAMPLE as u64 * 64) as usize;

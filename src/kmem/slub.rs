@@ -90,7 +90,10 @@ struct Layout {
     c_freelist: u64,
     c_slab: u64,
     c_partial: Option<u64>,
+    n_size: u64,
     n_nr_partial: Bits,
+    n_nr_slabs: Option<u64>,
+    n_total_objects: Option<u64>,
     n_partial: u64,
 }
 
@@ -431,39 +434,66 @@ impl Slub {
         Ok(out)
     }
 
-    /// The kmem_cache_node pointers of `cache` (one per possible node; NULL ones skipped),
-    /// with each node's nr_partial and the slabs on its partial list (bounded).
-    pub fn node_partials(&self, cache: &Cache) -> Result<Vec<(u64, u64, Vec<u64>)>> {
+    /// Each node's `kmem_cache_node` of `cache` (NULL ones skipped): nr_partial, the
+    /// SLUB_DEBUG counters when the kernel has them, and the slabs on its partial list
+    /// (bounded by [`MAX_LIST`]).
+    pub fn nodes(&self, cache: &Cache) -> Result<Vec<Node>> {
         let l = &self.l;
         let mut out = Vec::new();
         let nodes = self
             .syms
             .address_of("nr_node_ids")
             .map_or(Ok(1), |a| self.kcore.read_u32(a).map(|n| n.clamp(1, 1024)))?;
-        for i in 0..u64::from(nodes) {
-            let n = self.kcore.read_u64(cache.addr + l.kc_node + 8 * i)?;
+        for i in 0..nodes {
+            let n = self
+                .kcore
+                .read_u64(cache.addr + l.kc_node + 8 * u64::from(i))?;
             if n == 0 {
                 continue;
             }
-            let mut b = [0u8; 16];
-            self.kcore
-                .read_virt(n + l.n_nr_partial.bit / 8, &mut b[..8])?;
-            let nr = Bits {
-                bit: l.n_nr_partial.bit % 8,
-                width: l.n_nr_partial.width,
-            }
-            .get(&b);
+            let mut b = vec![0u8; l.n_size as usize];
+            self.kcore.read_virt(n, &mut b)?;
             let head = n + l.n_partial;
             let mut slabs = Vec::new();
-            let mut cur = self.kcore.read_u64(head)?;
-            while cur != head && cur != 0 && slabs.len() < MAX_CACHES * 10 {
+            let mut cur = word(&b, l.n_partial);
+            while cur != head && cur != 0 && slabs.len() < MAX_LIST {
                 slabs.push(cur.wrapping_sub(l.s_list));
                 cur = self.kcore.read_u64(cur)?;
             }
-            out.push((n, nr, slabs));
+            out.push(Node {
+                node: i,
+                addr: n,
+                nr_partial: l.n_nr_partial.get(&b),
+                nr_slabs: l.n_nr_slabs.map(|o| word(&b, o)),
+                total_objects: l.n_total_objects.map(|o| word(&b, o)),
+                partial: slabs,
+                list_ended: cur == head,
+            });
         }
         Ok(out)
     }
+}
+
+/// The most entries of a slab list followed.
+pub const MAX_LIST: usize = 1 << 22;
+
+/// One NUMA node's part of a cache (`struct kmem_cache_node`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Node number.
+    pub node: u32,
+    /// Address of its kmem_cache_node.
+    pub addr: u64,
+    /// Its count of partial slabs.
+    pub nr_partial: u64,
+    /// Slabs of the node (CONFIG_SLUB_DEBUG).
+    pub nr_slabs: Option<u64>,
+    /// Objects in them (CONFIG_SLUB_DEBUG).
+    pub total_objects: Option<u64>,
+    /// The partial list's slabs (`struct slab *`).
+    pub partial: Vec<u64>,
+    /// The list came back to its head (not cut short).
+    pub list_ended: bool,
 }
 
 fn layout(btf: &Btf) -> Result<Layout> {
@@ -503,7 +533,19 @@ fn layout(btf: &Btf) -> Result<Layout> {
         c_freelist: kcc("freelist")?.offset(),
         c_slab: slab_ptr.offset(),
         c_partial: kcc("partial").ok().map(|f| f.offset()),
+        n_size: btf
+            .size_of(btf.struct_id("kmem_cache_node")?)
+            .unwrap_or(64)
+            .min(4096),
         n_nr_partial: Bits::of(&btf.field("kmem_cache_node", "nr_partial")?),
+        n_nr_slabs: btf
+            .field("kmem_cache_node", "nr_slabs")
+            .ok()
+            .map(|f| f.offset()),
+        n_total_objects: btf
+            .field("kmem_cache_node", "total_objects")
+            .ok()
+            .map(|f| f.offset()),
         n_partial: btf.field("kmem_cache_node", "partial")?.offset(),
     })
 }
