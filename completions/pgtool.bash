@@ -31,6 +31,9 @@ _pgtool() {
             pgtool,idle)
                 cmd="pgtool__subcmd__idle"
                 ;;
+            pgtool,kcache)
+                cmd="pgtool__subcmd__kcache"
+                ;;
             pgtool,kfence)
                 cmd="pgtool__subcmd__kfence"
                 ;;
@@ -87,6 +90,9 @@ _pgtool() {
                 ;;
             pgtool__subcmd__help,idle)
                 cmd="pgtool__subcmd__help__subcmd__idle"
+                ;;
+            pgtool__subcmd__help,kcache)
+                cmd="pgtool__subcmd__help__subcmd__kcache"
                 ;;
             pgtool__subcmd__help,kfence)
                 cmd="pgtool__subcmd__help__subcmd__kfence"
@@ -212,7 +218,7 @@ _pgtool() {
 
     case "${cmd}" in
         pgtool)
-            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask generate help"
+            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask kcache generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,7 +288,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help)
-            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask generate help"
+            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask kcache generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +458,20 @@ _pgtool() {
         pgtool__subcmd__help__subcmd__idle__subcmd__wss)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__kcache)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1103,6 +1123,24 @@ _pgtool() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pgtool__subcmd__kcache)
+            opts="-h -V --objects --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pgtool__subcmd__kfence)
             opts="-h -V --freed --top --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1386,7 +1424,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__slab)
-            opts="-h -V --interval --count --sort --top --suspects --sysfs --alloc-calls --prometheus --json --csv --root --help --version"
+            opts="-h -V --interval --count --sort --top --suspects --sysfs --alloc-calls --objects --prometheus --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1409,6 +1447,10 @@ _pgtool() {
                     return 0
                     ;;
                 --alloc-calls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --objects)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -29,6 +29,7 @@ pub mod input;
 pub mod iomem;
 pub mod kernel;
 pub mod kfence;
+pub mod kmem;
 pub mod kpage;
 pub mod kpageflags;
 pub mod leak;

@@ -12,6 +12,7 @@ mod generate;
 mod heatmap;
 mod hwpoison;
 mod idle;
+mod kcache;
 mod kfence;
 mod kstruct;
 mod ksym;
@@ -106,6 +107,8 @@ enum Command {
     Ksym(ksym::Args),
     /// A process's task_struct in kernel memory: its address, mm, pgd, comm and any field.
     Ktask(ktask::Args),
+    /// A slab cache's kmem_cache, CPU and node slab lists and walked free lists.
+    Kcache(kcache::Args),
     /// Write man pages or shell completions.
     #[command(hide = true)]
     Generate(generate::Args),
@@ -131,6 +134,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Kstruct(a) => kstruct::run(a, g),
         Command::Ksym(a) => ksym::run(a, g),
         Command::Ktask(a) => ktask::run(a, g),
+        Command::Kcache(a) => kcache::run(a, g),
         Command::Generate(a) => generate::run(a),
     }
 }

@@ -23,6 +23,12 @@ source (slabinfo or sysfs). --alloc-calls lists count, site, detail, stack.
 pgtool_slab_cache_bytes, _active_objects, _objects, _object_size_bytes, _growth_objects,
 _leak_suspect, and pgtool_slab_window_seconds.
 
+--objects [CACHE] lists groups of identical objects (words that look like pointers to per-object
+kernel memory, in the direct map, vmalloc or vmemmap, are masked): rank, objects, percent (of the
+allocated objects scanned), sample_addr, pointer_words, symbols (`+0xOFF name+0xoff/0xsize` for
+every word pointing into the kernel image or a module) and hexdump (one member's bytes; printed
+under each row of the table). Without CACHE it samples first and takes the leak suspects' caches.
+
 Exit status: 0 listed; 1 --suspects found none, or --alloc-calls found no call site; 2 usage or
 system error (not root, a damaged --root tree).")]
 pub struct Args {
@@ -48,6 +54,11 @@ pub struct Args {
     /// Show the top alloc_calls of this cache (needs slub_debug=U at boot).
     #[arg(long, value_name = "CACHE")]
     pub alloc_calls: Option<String>,
+    /// What a cache's allocated objects are: groups of near-identical objects (pointer-like
+    /// words masked), biggest first, with a hexdump and the kernel symbols inside (reads
+    /// /proc/kcore, BTF and /proc/kallsyms; root). Without CACHE: the leak suspects' caches.
+    #[arg(long, value_name = "CACHE", num_args = 0..=1, default_missing_value = "")]
+    pub objects: Option<String>,
     /// Also write every cache's figures as a Prometheus textfile (atomic rename).
     #[arg(long, value_name = "FILE")]
     pub prometheus: Option<PathBuf>,
@@ -74,6 +85,9 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         }
         sink.finish()?;
         return Ok(0);
+    }
+    if let Some(cache) = &args.objects {
+        return objects(&args, cache, interval, top, g);
     }
     let count = args.count as usize;
     let mut samples = Vec::with_capacity(count);
@@ -133,6 +147,80 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         line.push_str(name);
     }
     sink.text(&line)?;
+    sink.finish()?;
+    Ok(0)
+}
+
+/// `slab --objects [CACHE]`: the groups of each cache asked for (or of each leak suspect).
+fn objects(
+    args: &Args,
+    cache: &str,
+    interval: Duration,
+    top: usize,
+    g: &Global,
+) -> Result<i32, Error> {
+    use pgtool::kmem::{Slub, objects::scan};
+    let root = g.sysroot();
+    let names: Vec<String> = if cache.is_empty() {
+        let count = (args.count as usize).max(2);
+        let mut samples = Vec::with_capacity(count);
+        for i in 0..count {
+            if i > 0 {
+                std::thread::sleep(interval);
+            }
+            samples.push(sample(&root, args.sysfs.then_some(Source::Sysfs))?.1);
+        }
+        let names: Vec<String> = trends(&samples)
+            .into_iter()
+            .filter(|t| t.suspect)
+            .map(|t| t.last.name)
+            .collect();
+        if names.is_empty() {
+            return Err(Error::NotFound(format!(
+                "no leak suspects to look inside: no cache's active objects grew in every one of {count} samples (name a cache: --objects CACHE)"
+            )));
+        }
+        names
+    } else {
+        vec![cache.to_string()]
+    };
+    let slub = Slub::open(&root)?;
+    let mut sink = Sink::stdout(args.format.format());
+    for name in &names {
+        let t = std::time::Instant::now();
+        let (groups, sum) = scan(&slub, &root, name, top)?;
+        let c = sum.cache.as_ref();
+        sink.text(&format!(
+            "{name}: kmem_cache {:#x}, object_size {}, size {}, order {}; {} slabs, {} objects ({} allocated, {} free, {} in KFENCE's pool), {} PFNs scanned in {:.2?}{}{}",
+            c.map_or(0, |c| c.addr),
+            c.map_or(0, |c| c.object_size),
+            c.map_or(0, |c| c.size),
+            c.map_or(0, |c| c.order),
+            sum.slabs,
+            sum.objects,
+            sum.allocated,
+            sum.free,
+            sum.kfence,
+            sum.pfns,
+            t.elapsed(),
+            if sum.dropped_objects > 0 {
+                format!("; {} objects in groups dropped when the group table was full", sum.dropped_objects)
+            } else {
+                String::new()
+            },
+            if sum.broken_freelists + sum.unreadable_slabs > 0 {
+                format!("; {} free lists changed while read, {} slabs unreadable", sum.broken_freelists, sum.unreadable_slabs)
+            } else {
+                String::new()
+            },
+        ))?;
+        for grp in &groups {
+            sink.write(grp)?;
+            for line in &grp.hexdump {
+                sink.text(&format!("    {line}"))?;
+            }
+        }
+    }
     sink.finish()?;
     Ok(0)
 }

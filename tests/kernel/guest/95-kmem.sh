@@ -1,0 +1,76 @@
+# Kernel memory allocators from user space (issue 12, second half): slab --objects finds what a
+# slab cache is full of; kcache walks a cache's free lists; page decodes a struct page.
+. /ktest/lib.sh
+for f in /proc/kcore /sys/kernel/btf/vmlinux; do
+  [ -e $f ] || { skip kmem.setup "$f missing (CONFIG_PROC_KCORE / CONFIG_DEBUG_INFO_BTF)"; finish; }
+done
+
+# slab --objects: 10,000 identical SysV messages (208-byte payload + 48-byte msg_msg header: one
+# kmalloc-cg-256 object each) form a group of at least 10,000 whose hexdump shows the payload
+echo 40000000 > /proc/sys/kernel/msgmnb
+q=$(kmem_msgs 10000 | awk '{print $2}')
+pgtool slab --objects kmalloc-cg-256 --top 3 > /tmp/ko.txt 2>&1; rc=$?
+head -40 /tmp/ko.txt
+pgtool slab --objects kmalloc-cg-256 --top 1 --json > /tmp/ko.json 2>&1
+n=$(jfield objects < /tmp/ko.json)
+payload_ok() { [ $rc = 0 ] && [ "${n:-0}" -ge 10000 ] && grep -q '|PGTOOL-KMEM-MSG!|"' /tmp/ko.json; }
+check kmem.objects_msgs "kmalloc-cg-256 biggest group: ${n:-none} objects, exit $rc, payload in its hexdump: $(grep -c 'PGTOOL-KMEM-MSG!' /tmp/ko.json)" payload_ok
+[ -n "$q" ] && kmem_msgs rm "$q"
+
+# with many open pipes, the filp cache's biggest group names pipefifo_fops
+kmem_pipes 3000 > /tmp/kp.out & KP=$!
+wait_file /tmp/kp.out; sleep 0.5
+pgtool slab --objects filp --top 3 > /tmp/kf.txt 2>&1; rc=$?
+head -30 /tmp/kf.txt
+pgtool slab --objects filp --top 1 --json > /tmp/kf.json 2>&1
+kill $KP; wait $KP 2>/dev/null
+n=$(jfield objects < /tmp/kf.json)
+fops_ok() { [ $rc = 0 ] && [ "${n:-0}" -ge 3000 ] && grep -q 'pipefifo_fops+0x0/' /tmp/kf.json; }
+check kmem.objects_pipes "filp biggest group: ${n:-none} objects, symbols: $(sed -n 's/.*"symbols":\(\[[^]]*\]\).*/\1/p' /tmp/kf.json | cut -c1-300)" fops_ok
+
+# errors: an unknown cache exits 1 naming it
+pgtool slab --objects no-such-cache >/dev/null 2>/tmp/ke.err; rc=$?
+unknown_ok() { [ $rc = 1 ] && grep -q 'no slab cache "no-such-cache"' /tmp/ke.err; }
+check kmem.objects_unknown "unknown cache: exit $rc, $(head -1 /tmp/ke.err)" unknown_ok
+
+# kcache: the walked free lists give what /sys/kernel/slab/NAME counts (6.1 show_slab_objects:
+# objects = nodes' total_objects - free objects of node partial slabs; partial = nr_partial),
+# read while sysfs stays the same before and after (the cache is quiet: only our messages use it)
+C=kmalloc-cg-256 S=/sys/kernel/slab/kmalloc-cg-256
+kcache_vs_sysfs() { # NAME-SUFFIX
+  for try in 1 2 3 4 5; do
+    a="$(cut -d' ' -f1 $S/objects) $(cut -d' ' -f1 $S/partial)"
+    pgtool kcache $C > /tmp/kc.txt 2>&1; rc=$?
+    pgtool kcache $C --json > /tmp/kc.json 2>&1
+    b="$(cut -d' ' -f1 $S/objects) $(cut -d' ' -f1 $S/partial)"
+    [ "$a" = "$b" ] && break
+  done
+  head -3 /tmp/kc.txt; tail -1 /tmp/kc.txt
+  got=$(sed -n 's#.*/objects counts \([0-9]*\), partial \([0-9]*\)$#\1 \2#p' /tmp/kc.txt)
+  rows=$(grep -c '"list":"node_partial"' /tmp/kc.json)
+  check kmem.kcache_$1 "kcache $C: objects/partial $got, node partial rows $rows; sysfs $a (then $b, try $try), exit $rc" \
+    [ $rc = 0 -a -n "$got" -a "$got" = "$a" -a "$a" = "$b" -a "$rows" = "${a#* }" ]
+}
+q=$(kmem_msgs 5000 | awk '{print $2}')
+kcache_vs_sysfs msgs
+[ -n "$q" ] && kmem_msgs rm "$q"
+kcache_vs_sysfs freed
+# --objects: one row per object of every slab: as many as the nodes' total_objects
+tot=$(cut -d' ' -f1 $S/total_objects)
+pgtool kcache $C --objects --csv > /tmp/kco.csv; rc=$?
+n=$(($(wc -l < /tmp/kco.csv) - 1)) al=$(grep -c ',allocated,' /tmp/kco.csv) fr=$(grep -c ',free,' /tmp/kco.csv)
+check kmem.kcache_objects "kcache --objects: $n objects ($al allocated, $fr free), total_objects $tot, exit $rc" [ $rc = 0 -a "$n" = "$tot" -a $((al + fr)) = "$n" ]
+pgtool kcache no-such-cache >/dev/null 2>/tmp/kce.err; rc=$?
+kunknown_ok() { [ $rc = 1 ] && grep -q 'no slab cache "no-such-cache"' /tmp/kce.err; }
+check kmem.kcache_unknown "kcache no-such-cache: exit $rc, $(head -1 /tmp/kce.err)" kunknown_ok
+
+# the cost of a full scan of a cache of 100,000 objects: time and peak RSS
+q=$(kmem_msgs 100000 | awk '{print $2}')
+kmem_rusage pgtool slab --objects kmalloc-cg-256 --top 1 > /tmp/kb.txt 2>/tmp/kb.err; rc=$?
+head -2 /tmp/kb.txt
+ru=$(grep kmem_rusage /tmp/kb.err)
+n=$(pgtool slab --objects kmalloc-cg-256 --top 1 --json | jfield objects)
+[ -n "$q" ] && kmem_msgs rm "$q"
+big_ok() { [ $rc = 0 ] && [ "${n:-0}" -ge 100000 ]; }
+check kmem.objects_100k "100,000 messages: biggest group ${n:-none}; $ru; $(head -1 /tmp/kb.txt)" big_ok
+finish
