@@ -1222,7 +1222,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__leak)
-            opts="-h -V --interval --count --top --prometheus --trace --duration --pid --comm --cache --max-events --json --csv --root --help --version"
+            opts="-h -V --interval --count --top --prometheus --trace --duration --pid --comm --cache --max-events --similar --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

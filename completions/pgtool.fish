@@ -284,6 +284,7 @@ complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l cache -d 'Only al
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l max-events -d 'The most outstanding allocations tracked (about 120 bytes each); beyond it allocations are dropped and counted' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l trace -d 'Trace kmem allocations and frees instead of sampling (root, tracefs)'
+complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l similar -d 'Compare the objects the top call sites left outstanding with their cache\'s biggest groups of alike objects (`slab --objects`), naming the likely leaker (root, /proc/kcore and BTF; the trace then holds real addresses, and 6.1 kernels print page events\' gfp flags empty)'
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l json -d 'One JSON object per record (JSON Lines) on stdout'
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -l csv -d 'CSV with a header row on stdout'
 complete -c pgtool -n "__fish_pgtool_using_subcommand leak" -s h -l help -d 'Print help'

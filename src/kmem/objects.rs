@@ -163,7 +163,7 @@ pub fn scan(
         Ok(())
     })?;
     sum.pfns = pfns;
-    let osz = cache.object_size.min(MAX_SAMPLE as u64 * 64) as usize;
+    let osz = keyed_len(&cache);
     for k in kfence.objects.iter().filter(|k| k.cache == cache.addr) {
         mem.resize(osz.min(k.size as usize), 0);
         sum.objects += 1;
@@ -224,7 +224,7 @@ fn one_slab(
     }
     let free: HashSet<u64> = free.into_iter().collect();
     let n = span.saturating_sub(cache.red_left_pad) / cache.size.max(1);
-    let osz = (cache.object_size.min(cache.size) as usize).min(MAX_SAMPLE * 64);
+    let osz = keyed_len(cache);
     for i in 0..n {
         let off = cache.red_left_pad + i * cache.size;
         let addr = base + off;
@@ -237,9 +237,9 @@ fn one_slab(
     }
 }
 
-/// Count one allocated object into its group.
-fn add(groups: &mut HashMap<u64, Group>, sum: &mut Summary, addr: u64, obj: &[u8]) {
-    sum.allocated += 1;
+/// The group key of an object's bytes (equal for objects alike but for per-object pointers),
+/// and how many words were masked as such pointers.
+pub fn object_key(obj: &[u8]) -> (u64, u32) {
     let mut hs = DefaultHasher::new();
     let mut masked = 0u32;
     for w in obj.chunks(8) {
@@ -255,7 +255,18 @@ fn add(groups: &mut HashMap<u64, Group>, sum: &mut Summary, addr: u64, obj: &[u8
             hs.write(w);
         }
     }
-    let key = hs.finish();
+    (hs.finish(), masked)
+}
+
+/// Bytes of an object of `cache` that are read and keyed (large objects are cut).
+pub fn keyed_len(cache: &Cache) -> usize {
+    (cache.object_size.min(cache.size) as usize).min(MAX_SAMPLE * 64)
+}
+
+/// Count one allocated object into its group.
+fn add(groups: &mut HashMap<u64, Group>, sum: &mut Summary, addr: u64, obj: &[u8]) {
+    sum.allocated += 1;
+    let (key, masked) = object_key(obj);
     if let Some(g) = groups.get_mut(&key) {
         g.count += 1;
         return;

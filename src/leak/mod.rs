@@ -16,6 +16,7 @@
 pub mod meminfo;
 pub mod pairing;
 pub mod sample;
+pub mod similar;
 pub mod slope;
 pub mod trace;
 pub mod trace_parse;
@@ -33,10 +34,10 @@ pub use verdict::{LeakRecord, analyse};
 /// Page_owner stacks listed when the unaccounted part grows.
 pub const PAGE_OWNER_TOP: usize = 5;
 
-/// What step 3 (similarity) needs and why it was skipped.
-pub const SIMILARITY_SKIPPED: &str = "similarity of outstanding objects with their cache's \
-largest groups of alike objects (issue #13 step 3) skipped: pgtool has no reader of kernel \
-memory yet (/proc/kcore + BTF)";
+/// Where the verdict leads next for a growing cache: its contents and its leaking call site.
+pub const SLAB_NEXT: &str = "what a growing cache is full of: `pgtool slab --objects CACHE` \
+(root, /proc/kcore + BTF); which call site leaks it: `pgtool leak --trace`, which compares the \
+objects each call site left outstanding with the cache's biggest groups of alike objects";
 
 /// Take `count` samples `interval` apart (stopping early, with what was taken, when `stop` is
 /// set, e.g. by Ctrl-C). Returns the samples and the notes on what could not be read.
@@ -147,7 +148,7 @@ pub fn report(root: &SysRoot, samples: &[Sample], notes: BTreeSet<String>, top: 
          slab allocations stay outstanding"
             .into(),
     );
-    notes.push(SIMILARITY_SKIPPED.into());
+    notes.push(SLAB_NEXT.into());
     Report {
         records,
         summary,

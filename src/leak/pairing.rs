@@ -136,6 +136,23 @@ impl Tracker {
             && self.only_comm.as_deref().is_none_or(|c| c == e.comm)
     }
 
+    /// Up to `max` addresses of objects still outstanding from `call_site` in `cache`.
+    pub fn outstanding_objects(&self, call_site: &str, cache: &str, max: usize) -> Vec<u64> {
+        let Some(&site) = self.index.get(&(call_site.to_string(), cache.to_string())) else {
+            return Vec::new();
+        };
+        let mut v: Vec<u64> = self
+            .objs
+            .iter()
+            .filter(|(_, a)| a.site == site)
+            .map(|(&p, _)| p)
+            .collect();
+        // the same sample whatever the hash map's order
+        v.sort_unstable();
+        v.truncate(max);
+        v
+    }
+
     /// Take one event.
     pub fn add(&mut self, e: &Event<'_>) {
         self.counts.events += 1;

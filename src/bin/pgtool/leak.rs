@@ -82,6 +82,12 @@ pub struct TraceArgs {
     #[arg(long, default_value_t = 250_000, value_name = "N", requires = "trace",
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_events: u64,
+    /// Compare the objects the top call sites left outstanding with their cache's biggest
+    /// groups of alike objects (`slab --objects`), naming the likely leaker (root, /proc/kcore
+    /// and BTF; the trace then holds real addresses, and 6.1 kernels print page events'
+    /// gfp flags empty).
+    #[arg(long, requires = "trace")]
+    pub similar: bool,
 }
 
 /// Run `pgtool leak`.
@@ -126,6 +132,7 @@ fn trace(args: Args, root: &pgtool::SysRoot) -> Result<i32, Error> {
         comm: t.comm.clone(),
         cache: t.cache.clone(),
         max_events: t.max_events,
+        similar: t.similar,
     };
     let stop = pgtool::leak::trace::stop_flag()?;
     let rep = pgtool::leak::trace::run(root, &opts, stop)?;
