@@ -52,6 +52,9 @@ _pgtool() {
             pgtool,mem)
                 cmd="pgtool__subcmd__mem"
                 ;;
+            pgtool,page)
+                cmd="pgtool__subcmd__page"
+                ;;
             pgtool,page-owner)
                 cmd="pgtool__subcmd__page__subcmd__owner"
                 ;;
@@ -108,6 +111,9 @@ _pgtool() {
                 ;;
             pgtool__subcmd__help,mem)
                 cmd="pgtool__subcmd__help__subcmd__mem"
+                ;;
+            pgtool__subcmd__help,page)
+                cmd="pgtool__subcmd__help__subcmd__page"
                 ;;
             pgtool__subcmd__help,page-owner)
                 cmd="pgtool__subcmd__help__subcmd__page__subcmd__owner"
@@ -212,7 +218,7 @@ _pgtool() {
 
     case "${cmd}" in
         pgtool)
-            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask kcache generate help"
+            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask kcache page generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,7 +288,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help)
-            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask kcache generate help"
+            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence peek map mem kstruct ksym ktask kcache page generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -548,6 +554,20 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help__subcmd__mem)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__page)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1290,6 +1310,24 @@ _pgtool() {
                     COMPREPLY=($(compgen -W "pid" -- "${cur}"))
                     return 0
                     ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__page)
+            opts="-h -V --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
