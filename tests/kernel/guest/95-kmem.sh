@@ -33,6 +33,15 @@ pgtool slab --objects no-such-cache >/dev/null 2>/tmp/ke.err; rc=$?
 unknown_ok() { [ $rc = 1 ] && grep -q 'no slab cache "no-such-cache"' /tmp/ke.err; }
 check kmem.objects_unknown "unknown cache: exit $rc, $(head -1 /tmp/ke.err)" unknown_ok
 
+# slab --objects without a cache: the leak suspects' caches (leak_pipes leaks files: filp)
+leak_pipes 100000 100 16 > /tmp/lp.out 2>&1 & LP=$!
+sleep 1
+pgtool slab --objects --interval 1 --count 4 --top 2 > /tmp/ks.txt 2>&1; rc=$?
+kill $LP; wait $LP 2>/dev/null
+grep ': kmem_cache 0x' /tmp/ks.txt | cut -c1-160
+sus_ok() { [ $rc = 0 ] && grep -q '^filp: kmem_cache 0x' /tmp/ks.txt; }
+check kmem.objects_suspects "slab --objects (no cache): exit $rc, caches $(sed -n 's/^\([^ :]*\): kmem_cache 0x.*/\1/p' /tmp/ks.txt | tr '\n' ' ')" sus_ok
+
 # kcache: the walked free lists give what /sys/kernel/slab/NAME counts (6.1 show_slab_objects:
 # objects = nodes' total_objects - free objects of node partial slabs; partial = nr_partial),
 # read while sysfs stays the same before and after (the cache is quiet: only our messages use it)
