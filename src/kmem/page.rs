@@ -126,6 +126,11 @@ fn log2_ceil(n: u64) -> u32 {
     }
 }
 
+/// Check that `btf` has every struct page field `page` decodes.
+pub fn check_layout(btf: &Btf) -> Result<()> {
+    offs(btf).map(|_| ())
+}
+
 fn offs(btf: &Btf) -> Result<Offs> {
     let p = |f: &str| btf.field("page", f).map(|f| f.offset());
     let alen = |t: &str, f: &str| -> Result<u64> {

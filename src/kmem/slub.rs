@@ -500,6 +500,11 @@ pub struct Node {
     pub list_ended: bool,
 }
 
+/// Check that `btf` has every SLUB field this module reads (an error names the first missing).
+pub fn check_layout(btf: &Btf) -> Result<()> {
+    layout(btf).map(|_| ())
+}
+
 fn layout(btf: &Btf) -> Result<Layout> {
     let kc = |f: &str| btf.field("kmem_cache", f);
     let head = if btf.find_struct("slab").is_some() {
