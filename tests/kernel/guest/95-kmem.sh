@@ -113,8 +113,20 @@ q=$(kmem_msgs 100000 | awk '{print $2}')
 kmem_rusage pgtool slab --objects kmalloc-cg-256 --top 1 > /tmp/kb.txt 2>/tmp/kb.err; rc=$?
 head -2 /tmp/kb.txt
 ru=$(grep kmem_rusage /tmp/kb.err)
+# the baseline: the same readers (BTF, kallsyms, kcore) without the scan
+kmem_rusage pgtool kcache kmalloc-cg-256 >/dev/null 2>/tmp/kb0.err
+ru0=$(grep kmem_rusage /tmp/kb0.err | sed 's/kmem_rusage/kcache (no scan):/')
 n=$(pgtool slab --objects kmalloc-cg-256 --top 1 --json | jfield objects)
 [ -n "$q" ] && kmem_msgs rm "$q"
 big_ok() { [ $rc = 0 ] && [ "${n:-0}" -ge 100000 ]; }
-check kmem.objects_100k "100,000 messages: biggest group ${n:-none}; $ru; $(head -1 /tmp/kb.txt)" big_ok
+check kmem.objects_100k "100,000 messages: biggest group ${n:-none}; $ru; $ru0; $(head -1 /tmp/kb.txt)" big_ok
+
+# kernel.kptr_restrict=2 hides symbol addresses even from root: a clear error, exit 2
+old=$(cat /proc/sys/kernel/kptr_restrict)
+echo 2 > /proc/sys/kernel/kptr_restrict
+pgtool slab --objects filp >/dev/null 2>/tmp/kr.err; rc1=$?
+pgtool kcache filp >/dev/null 2>/tmp/kr2.err; rc2=$?
+echo "$old" > /proc/sys/kernel/kptr_restrict
+kptr_ok() { [ $rc1 = 2 -a $rc2 = 2 ] && grep -q 'kptr_restrict is 2' /tmp/kr.err && grep -q 'kptr_restrict is 2' /tmp/kr2.err; }
+check kmem.kptr_restrict "kptr_restrict=2: slab --objects exit $rc1, kcache exit $rc2: $(head -1 /tmp/kr.err)" kptr_ok
 finish
