@@ -55,6 +55,9 @@ _pgtool() {
             pgtool,mem)
                 cmd="pgtool__subcmd__mem"
                 ;;
+            pgtool,page)
+                cmd="pgtool__subcmd__page"
+                ;;
             pgtool,page-owner)
                 cmd="pgtool__subcmd__page__subcmd__owner"
                 ;;
@@ -114,6 +117,9 @@ _pgtool() {
                 ;;
             pgtool__subcmd__help,mem)
                 cmd="pgtool__subcmd__help__subcmd__mem"
+                ;;
+            pgtool__subcmd__help,page)
+                cmd="pgtool__subcmd__help__subcmd__page"
                 ;;
             pgtool__subcmd__help,page-owner)
                 cmd="pgtool__subcmd__help__subcmd__page__subcmd__owner"
@@ -218,7 +224,7 @@ _pgtool() {
 
     case "${cmd}" in
         pgtool)
-            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask kcache generate help"
+            opts="-h -V --root --help --version v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask kcache page generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -288,7 +294,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help)
-            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask kcache generate help"
+            opts="v2p types who cgroup idle hwpoison snapshot page-owner slab kfence leak peek map mem kstruct ksym ktask kcache page generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -568,6 +574,20 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__help__subcmd__mem)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__help__subcmd__page)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1364,6 +1384,24 @@ _pgtool() {
                     COMPREPLY=($(compgen -W "pid" -- "${cur}"))
                     return 0
                     ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgtool__subcmd__page)
+            opts="-h -V --json --csv --root --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

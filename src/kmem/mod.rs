@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod kfence;
 pub mod objects;
+pub mod page;
 pub mod slub;
 
 pub use slub::{Cache, Node, SlabHead, Slub};

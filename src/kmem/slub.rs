@@ -204,7 +204,8 @@ impl Slub {
     /// The PFN of a struct page (or struct slab) address.
     pub fn pfn_of(&self, page: u64) -> Option<u64> {
         let d = page.checked_sub(self.vmemmap)?;
-        (d % self.l.head_size == 0).then_some(d / self.l.head_size)
+        d.is_multiple_of(self.l.head_size)
+            .then_some(d / self.l.head_size)
     }
 
     /// Every kmem_cache, by walking `slab_caches`.
@@ -375,7 +376,10 @@ impl Slub {
             if cur == 0 {
                 return (out, WalkEnd::Null);
             }
-            if cur < start || cur - start >= span || (cur - start) % cache.size.max(1) != 0 {
+            if cur < start
+                || cur - start >= span
+                || !(cur - start).is_multiple_of(cache.size.max(1))
+            {
                 return (out, WalkEnd::Outside(cur));
             }
             if out.len() as u64 >= max {
@@ -494,6 +498,11 @@ pub struct Node {
     pub partial: Vec<u64>,
     /// The list came back to its head (not cut short).
     pub list_ended: bool,
+}
+
+/// Check that `btf` has every SLUB field this module reads (an error names the first missing).
+pub fn check_layout(btf: &Btf) -> Result<()> {
+    layout(btf).map(|_| ())
 }
 
 fn layout(btf: &Btf) -> Result<Layout> {

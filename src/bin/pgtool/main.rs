@@ -21,6 +21,7 @@ mod leak;
 mod map;
 mod mem;
 mod output;
+mod page;
 mod page_owner;
 mod peek;
 mod slab;
@@ -109,6 +110,8 @@ enum Command {
     Ktask(ktask::Args),
     /// A slab cache's kmem_cache, CPU and node slab lists and walked free lists.
     Kcache(kcache::Args),
+    /// The kernel's struct page of each PFN: flags, zone, counts, mapping, memcg, slab cache.
+    Page(page::Args),
     /// Write man pages or shell completions.
     #[command(hide = true)]
     Generate(generate::Args),
@@ -135,6 +138,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Ksym(a) => ksym::run(a, g),
         Command::Ktask(a) => ktask::run(a, g),
         Command::Kcache(a) => kcache::run(a, g),
+        Command::Page(a) => page::run(a, g),
         Command::Generate(a) => generate::run(a),
     }
 }
