@@ -43,11 +43,14 @@
 #            CONFIG_MEMORY_HOTPLUG in messages); DEBUGFS_PATH
 #   85-leak: leak --interval 1 --count 6 --json (kind, name, verdict, evidence);
 #            leak --trace --duration 5|60 [--pid P|--comm C] --csv (column 1 call_site,
-#            column 3 count) and the "traced Xs" line on stderr; `pages: COMM order=N GFP` rows
+#            column 3 count) and the "traced Xs" line on stderr; `pages: COMM order=N GFP` rows;
+#            --similar ("similarity of SITE ... alike group 1 ... the likely leaker" on stderr)
 #   90-kernel: ktask PID --csv|--json [--field F] (task_addr, mm_addr, pgd_addr, pid, comm);
 #            kstruct TYPE.FIELD ADDR --json|--csv (value_raw, symbol), kstruct TYPE.FIELD --json
 #            (offset); ksym NAME|ADDR --csv (addr, symbol), ksym --base --csv
 #            (kernel_base_addr, kaslr_offset_hex); exit 1 unknown PID/unmapped, 2 kptr_restrict=2
+#   95-kmem: slab --objects [CACHE] --top N [--json]; kcache NAME [--json|--objects --csv];
+#            page PFN --json; v2p P ADDR --csv --fields pfn,memcg_ino, v2p P --vma NAME --csv
 #   leak_kfence: kfence --json --top 0 FILE (objects, stack [..], caches {..}); kfence --top 3
 #   leak_page_owner: page-owner --by comm --top 0 --json ("comm", "pages", "now":{"anon"});
 #            page-owner --by comm,stack --top 5
