@@ -213,15 +213,24 @@ impl<W: Write> Sink<W> {
             return Ok(());
         }
         self.table.flush(&mut self.out)?;
-        for part in wrap(line, self.table.width()) {
-            writeln!(self.out, "{part}").map_err(stdout_error)?;
+        writeln!(self.out, "{line}").map_err(stdout_error)
+    }
+
+    /// A note under a table, cut at spaces to the table's width ([`wrap`]); nothing in JSON/CSV.
+    /// (Lines that scripts parse keep [`Sink::text`], whole.)
+    pub fn note(&mut self, text: &str) -> Result<()> {
+        if self.format != Format::Table {
+            return Ok(());
+        }
+        for part in wrap(text, self.table.width()) {
+            self.text(&part)?;
         }
         Ok(())
     }
 }
 
 /// `text` cut at spaces into lines of at most `width` characters (a longer word stays whole),
-/// continuation lines indented by three spaces: a table's notes fit its width.
+/// continuation lines indented by three spaces, so that a table's notes fit its width.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut cur = String::new();

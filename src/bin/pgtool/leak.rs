@@ -108,7 +108,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         sink.write(r)?;
     }
     for line in rep.summary.iter().chain(&rep.notes) {
-        sink.text(line)?;
+        sink.note(line)?;
     }
     sink.finish()?;
     // the verdict and notes go to stderr too in JSON/CSV, where the sink prints records only
@@ -145,7 +145,7 @@ fn trace(args: Args, root: &pgtool::SysRoot) -> Result<i32, Error> {
         sink.write(r)?;
     }
     for line in &rep.notes {
-        sink.text(line)?;
+        sink.note(line)?;
     }
     sink.finish()?;
     if args.format.format() != pgtool::output::Format::Table {

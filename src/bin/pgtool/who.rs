@@ -130,7 +130,7 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
                 } else {
                     format!(" [kpagecount {}, flags {flags}]", t.count)
                 };
-                sink.text(&format!("{:#x}: {n}{count}", t.pfn.0))?;
+                sink.note(&format!("{:#x}: {n}{count}", t.pfn.0))?;
             }
         }
     }
