@@ -1,6 +1,7 @@
 //! Building a [`Report`]: select the address spaces, choose the source (pages or
 //! smaps_rollup), walk, and sum into rows.
 
+use super::lookup::SharedCache;
 use super::notes::{hidden_note, large_folio_note, swap_in_use};
 use super::procs::{self, Target};
 use super::records::{MappingRow, Rows};
@@ -197,14 +198,16 @@ fn by_pages(
     } else {
         HashMap::new()
     };
-    let walker = Walker {
+    let batch = if req.batch == 0 {
+        scan::BATCH_PAGES
+    } else {
+        req.batch
+    };
+    let mut walker = Walker {
         files,
         swap_refs: &swap_refs,
-        batch: if req.batch == 0 {
-            scan::BATCH_PAGES
-        } else {
-            req.batch
-        },
+        batch,
+        cache: SharedCache::new(batch),
     };
     let mut agg = Agg::default();
     let mut first_err: Option<Error> = None;

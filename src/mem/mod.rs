@@ -13,6 +13,7 @@
 //! ```
 
 mod build;
+mod lookup;
 mod notes;
 pub mod procs;
 pub mod records;

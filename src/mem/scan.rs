@@ -2,6 +2,7 @@
 //! live, the data extents of a snapshot's sparse pagemap file) -> kpageflags, kpagecount and
 //! (for `--by memcg`) kpagecgroup, gathered per batch of PFNs. Memory is bounded by the batch.
 
+use super::lookup::{Pending, SharedCache, lookup};
 use super::usage::{Counted, Usage};
 use crate::addr::{VirtAddr, page_size};
 use crate::error::{Error, Result};
@@ -27,9 +28,9 @@ pub const MAX_SWAPFILES: u64 = 23;
 /// The per-PFN files, open.
 #[derive(Debug)]
 pub struct PageFiles {
-    flags: U64File,
-    count: U64File,
-    cgroup: Option<U64File>,
+    pub(super) flags: U64File,
+    pub(super) count: U64File,
+    pub(super) cgroup: Option<U64File>,
 }
 
 impl PageFiles {
@@ -81,6 +82,8 @@ pub struct Walker<'a> {
     pub swap_refs: &'a HashMap<u64, u32>,
     /// Entries per read.
     pub batch: usize,
+    /// The kpage words of shared pages already read in this run.
+    pub cache: SharedCache,
 }
 
 impl Walker<'_> {
@@ -89,7 +92,7 @@ impl Walker<'_> {
     /// a VMA with nothing resident is reported once, empty. PFNs are gathered across ranges
     /// and VMAs, a batch at a time, so a fragmented address space costs few reads.
     pub fn walk(
-        &self,
+        &mut self,
         root: &SysRoot,
         pid: u32,
         vmas: &[Vma],
@@ -112,7 +115,11 @@ impl Walker<'_> {
                 pm.for_each_batch(r, batch, |_, entries| {
                     for e in entries {
                         if let Some(p) = e.pfn() {
-                            st.pending.push((p.0, i));
+                            st.pending.push(Pending {
+                                pfn: p.0,
+                                vma: i,
+                                exclusive: e.exclusive(),
+                            });
                         } else if e.pfn_hidden() {
                             st.stats.hidden += 1;
                         } else if let Some(k) = swap_key(*e) {
@@ -149,39 +156,25 @@ impl Walker<'_> {
     }
 
     /// Look up the pending PFNs' flags, counts (and memcgs) and count them.
-    fn flush(&self, st: &mut State) -> Result<()> {
+    fn flush(&mut self, st: &mut State) -> Result<()> {
         if st.pending.is_empty() {
             return Ok(());
         }
         let ps = page_size();
-        let pfns: Vec<u64> = st.pending.iter().map(|(p, _)| *p).collect();
-        // The one gather (kpage.rs), with each file's own read-through gap: every word read
-        // costs the kernel a page lookup.
-        let flags = self
-            .files
-            .flags
-            .gather_gap(&pfns, KpageFile::Flags.gather_gap())?;
-        let counts = self
-            .files
-            .count
-            .gather_gap(&pfns, KpageFile::Count.gather_gap())?;
-        let cgs = match &self.files.cgroup {
-            Some(c) => Some(c.gather_gap(&pfns, KpageFile::Cgroup.gather_gap())?),
-            None => None,
-        };
+        let words = lookup(self.files, &mut self.cache, &st.pending)?;
         let mut prev: Option<(u64, u64)> = None;
-        for (k, &(pfn, vma)) in st.pending.iter().enumerate() {
-            let Some(fl) = flags[k] else {
-                st.stats.past_end += 1;
-                st.parts
-                    .entry((vma, 0))
-                    .or_default()
-                    .add_page(ps, PageFlags::empty(), 1);
-                continue;
+        // Pages come in VMA order: sum a run of one (VMA, memcg) locally, not a map entry per
+        // page.
+        let mut run: Option<((usize, u64), Usage)> = None;
+        for (p, w) in st.pending.iter().zip(&words) {
+            let (pfn, vma) = (p.pfn, p.vma);
+            let (fl, n, cg) = match w.flags {
+                Some(fl) => (PageFlags::from_bits_retain(fl), w.count, w.cgroup),
+                None => {
+                    st.stats.past_end += 1;
+                    (PageFlags::empty(), 1, 0)
+                }
             };
-            let fl = PageFlags::from_bits_retain(fl);
-            let cg = cgs.as_ref().and_then(|c| c[k]).unwrap_or(0);
-            let n = counts[k].unwrap_or(1);
             if fl.contains(PageFlags::COMPOUND_TAIL | PageFlags::THP)
                 && let Some((pp, pn)) = prev
                 && pp + 1 == pfn
@@ -190,11 +183,19 @@ impl Walker<'_> {
                 st.stats.folio_counts_differ = true;
             }
             prev = fl.contains(PageFlags::THP).then_some((pfn, n));
-            if st.parts.entry((vma, cg)).or_default().add_page(ps, fl, n) == Counted::Resident
-                && fl.contains(PageFlags::THP)
+            let key = (vma, cg);
+            if run.as_ref().is_some_and(|(k, _)| *k != key)
+                && let Some((k, u)) = run.take()
             {
+                st.parts.entry(k).or_default().merge(&u);
+            }
+            let u = &mut run.get_or_insert_with(|| (key, Usage::default())).1;
+            if u.add_page(ps, fl, n) == Counted::Resident && fl.contains(PageFlags::THP) {
                 st.stats.large_folio_pages += 1;
             }
+        }
+        if let Some((k, u)) = run {
+            st.parts.entry(k).or_default().merge(&u);
         }
         st.pending.clear();
         Ok(())
@@ -205,7 +206,7 @@ impl Walker<'_> {
 struct State {
     stats: WalkStats,
     parts: HashMap<(usize, u64), Usage>,
-    pending: Vec<(u64, usize)>,
+    pending: Vec<Pending>,
 }
 
 /// Populated ranges closer than this are read as one (a pread costs more than reading a few
