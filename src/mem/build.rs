@@ -208,6 +208,8 @@ fn by_pages(
         swap_refs: &swap_refs,
         batch,
         cache: SharedCache::new(batch),
+        // kpagecgroup is per page: a memcg report reads every page's words.
+        lean: req.lean && req.by != By::Memcg,
     };
     let mut agg = Agg::default();
     let mut first_err: Option<Error> = None;
@@ -228,7 +230,15 @@ fn by_pages(
         };
         let vmas: Vec<Vma> = vmas.into_iter().filter(|v| selected(v, req)).collect();
         let mut parts: Vec<(usize, u64, Usage)> = Vec::new();
-        let walked = walker.walk(root, t.pid, &vmas, |i, cg, u| parts.push((i, cg, *u)));
+        let lean = walker.lean;
+        let walked = walker.walk(root, t.pid, &vmas, |i, cg, u| {
+            // Lean: THP, KSM and dirty unknown in every row alike, not only where skipped.
+            let u = Usage {
+                flags_unknown: u.flags_unknown || lean,
+                ..*u
+            };
+            parts.push((i, cg, u))
+        });
         let ws = match walked {
             Ok(ws) => ws,
             Err(e) if e.is_process_gone() && root.is_live() => {

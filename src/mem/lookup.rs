@@ -181,3 +181,34 @@ pub fn lookup(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gather_sorted_handles_duplicates_gaps_and_the_end() {
+        let mut t = tempfile::NamedTempFile::new().expect("tempfile");
+        for w in 0..100u64 {
+            t.write_all(&(w * 3).to_ne_bytes()).expect("write");
+        }
+        let f = U64File::open(t.path()).expect("open");
+        let idx = [2, 2, 3, 9, 50, 99, 99, 100, 5000];
+        for gap in [1, 4, 1000] {
+            let got = gather_sorted(&f, &idx, gap).expect("gather");
+            let want: Vec<Option<u64>> = idx.iter().map(|&i| (i < 100).then_some(i * 3)).collect();
+            assert_eq!(got, want, "gap {gap}");
+        }
+    }
+
+    #[test]
+    fn cache_stays_bounded() {
+        let mut c = SharedCache::new(3);
+        for p in 0..10 {
+            c.insert(p, Words::default());
+            assert!(c.map.len() <= 3);
+        }
+        assert!(c.map.contains_key(&9));
+    }
+}

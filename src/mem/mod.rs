@@ -71,6 +71,10 @@ pub struct Request {
     pub batch: usize,
     /// Use smaps_rollup even where pages can be read.
     pub rollup: bool,
+    /// Count anonymous pages mapped once from pagemap alone (see
+    /// [`scan::Walker::lean`]): faster, every smaps figure exact, THP/KSM/dirty unknown.
+    /// Ignored by `--by memcg`.
+    pub lean: bool,
 }
 
 /// Counts of what the scan skipped.

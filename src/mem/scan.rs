@@ -84,6 +84,12 @@ pub struct Walker<'a> {
     pub batch: usize,
     /// The kpage words of shared pages already read in this run.
     pub cache: SharedCache,
+    /// Count anonymous pages mapped once (PM_MMAP_EXCLUSIVE, not PM_FILE) from pagemap alone,
+    /// without kpageflags or kpagecount: every smaps figure stays exact (such a page is a
+    /// normal page, anonymous, of map count 1: its PSS is the whole page), but its THP, KSM
+    /// and dirty state are not read. Pages where PAGEMAP_SCAN sees a PMD mapping or hugetlb
+    /// (or where it was not asked) are looked up as usual.
+    pub lean: bool,
 }
 
 impl Walker<'_> {
@@ -109,12 +115,17 @@ impl Walker<'_> {
             if !counted_vma(v) {
                 continue;
             }
-            for r in ranges(root, &pm, v)? {
+            // Anonymous pages mapped once, counted from pagemap alone (lean walks).
+            let mut lean_pages = 0u64;
+            for (r, maybe_huge) in ranges(root, &pm, v)? {
                 let pages = (r.end.0 - r.start.0).div_ceil(ps);
                 let batch = self.batch.min(pages as usize).max(1);
+                let lean = self.lean && !maybe_huge;
                 pm.for_each_batch(r, batch, |_, entries| {
                     for e in entries {
-                        if let Some(p) = e.pfn() {
+                        if lean && e.exclusive() && !e.file_shared() && e.pfn().is_some() {
+                            lean_pages += 1;
+                        } else if let Some(p) = e.pfn() {
                             st.pending.push(Pending {
                                 pfn: p.0,
                                 vma: i,
@@ -135,6 +146,12 @@ impl Walker<'_> {
                     }
                     Ok(())
                 })?;
+            }
+            if lean_pages > 0 {
+                st.parts
+                    .entry((i, 0))
+                    .or_default()
+                    .add_exclusive_anon(lean_pages * ps);
             }
         }
         self.flush(&mut st)?;
@@ -213,14 +230,19 @@ struct State {
 /// hundred empty entries).
 const MERGE_GAP_PAGES: u64 = 256;
 
-fn merge_near(rs: impl Iterator<Item = Range<VirtAddr>>, gap: u64) -> Vec<Range<VirtAddr>> {
-    let mut out: Vec<Range<VirtAddr>> = Vec::new();
-    for r in rs {
+/// A range to read, and whether it may hold PMD-mapped THP or hugetlb pages (PAGEMAP_SCAN's
+/// PAGE_IS_HUGE, or not known).
+type ReadRange = (Range<VirtAddr>, bool);
+
+fn merge_near(rs: impl Iterator<Item = ReadRange>, gap: u64) -> Vec<ReadRange> {
+    let mut out: Vec<ReadRange> = Vec::new();
+    for (r, huge) in rs {
         match out.last_mut() {
-            Some(last) if r.start.0 <= last.end.0.saturating_add(gap) => {
-                last.end = last.end.max(r.end)
+            Some((last, h)) if r.start.0 <= last.end.0.saturating_add(gap) => {
+                last.end = last.end.max(r.end);
+                *h |= huge;
             }
-            _ => out.push(r),
+            _ => out.push((r, huge)),
         }
     }
     out
@@ -228,20 +250,29 @@ fn merge_near(rs: impl Iterator<Item = Range<VirtAddr>>, gap: u64) -> Vec<Range<
 
 /// The parts of `v` worth reading: all of a small VMA; else the populated ranges (live:
 /// PAGEMAP_SCAN; snapshot: the pagemap file's data extents; all of it when neither works).
-fn ranges(root: &SysRoot, pm: &Pagemap, v: &Vma) -> Result<Vec<Range<VirtAddr>>> {
+fn ranges(root: &SysRoot, pm: &Pagemap, v: &Vma) -> Result<Vec<ReadRange>> {
     let ps = page_size();
     if v.len() / ps <= SMALL_VMA_PAGES {
-        return Ok(vec![v.start..v.end]);
+        return Ok(vec![(v.start..v.end, true)]);
     }
     if root.is_live() {
         return Ok(match pm.populated_ranges(v.start..v.end)? {
-            Some(rs) => merge_near(rs.into_iter().map(|r| r.start..r.end), MERGE_GAP_PAGES * ps),
-            None => vec![v.start..v.end],
+            Some(rs) => merge_near(
+                rs.into_iter()
+                    .map(|r| (r.start..r.end, r.categories & category::HUGE != 0)),
+                MERGE_GAP_PAGES * ps,
+            ),
+            None => vec![(v.start..v.end, true)],
         });
     }
     data_extents(pm.path(), v.start.0 / ps * 8..v.end.0.div_ceil(ps) * 8).map(|rs| {
         rs.into_iter()
-            .map(|r| VirtAddr(r.start / 8 * ps)..VirtAddr(r.end.div_ceil(8) * ps))
+            .map(|r| {
+                (
+                    VirtAddr(r.start / 8 * ps)..VirtAddr(r.end.div_ceil(8) * ps),
+                    true,
+                )
+            })
             .collect()
     })
 }
@@ -303,7 +334,7 @@ pub fn count_swap_refs(root: &SysRoot, pids: &[u32]) -> HashMap<u64, u32> {
                 }
             } else {
                 match ranges(root, &pm, v) {
-                    Ok(rs) => rs,
+                    Ok(rs) => rs.into_iter().map(|(r, _)| r).collect(),
                     Err(_) => break,
                 }
             };
