@@ -1,6 +1,7 @@
 //! Building a [`Report`]: select the address spaces, choose the source (pages or
 //! smaps_rollup), walk, and sum into rows.
 
+use super::backing::Backing;
 use super::lookup::SharedCache;
 use super::notes::{hidden_note, large_folio_note, swap_in_use};
 use super::procs::{self, Target};
@@ -210,6 +211,7 @@ fn by_pages(
         cache: SharedCache::new(batch),
         // kpagecgroup is per page: a memcg report reads every page's words.
         lean: req.lean && req.by != By::Memcg,
+        backing: Backing::default(),
     };
     let mut agg = Agg::default();
     let mut first_err: Option<Error> = None;

@@ -12,6 +12,7 @@
 //! # Ok::<(), pgtool::Error>(())
 //! ```
 
+mod backing;
 mod build;
 mod lookup;
 mod notes;
@@ -71,7 +72,7 @@ pub struct Request {
     pub batch: usize,
     /// Use smaps_rollup even where pages can be read.
     pub rollup: bool,
-    /// Count anonymous pages mapped once from pagemap alone (see
+    /// Count pages mapped once from pagemap alone where it tells all (see
     /// [`scan::Walker::lean`]): faster, every smaps figure exact, THP/KSM/dirty unknown.
     /// Ignored by `--by memcg`.
     pub lean: bool,

@@ -2,6 +2,7 @@
 //! live, the data extents of a snapshot's sparse pagemap file) -> kpageflags, kpagecount and
 //! (for `--by memcg`) kpagecgroup, gathered per batch of PFNs. Memory is bounded by the batch.
 
+use super::backing::Backing;
 use super::lookup::{Pending, SharedCache, lookup};
 use super::usage::{Counted, Usage};
 use crate::addr::{VirtAddr, page_size};
@@ -84,12 +85,16 @@ pub struct Walker<'a> {
     pub batch: usize,
     /// The kpage words of shared pages already read in this run.
     pub cache: SharedCache,
-    /// Count anonymous pages mapped once (PM_MMAP_EXCLUSIVE, not PM_FILE) from pagemap alone,
-    /// without kpageflags or kpagecount: every smaps figure stays exact (such a page is a
-    /// normal page, anonymous, of map count 1: its PSS is the whole page), but its THP, KSM
-    /// and dirty state are not read. Pages where PAGEMAP_SCAN sees a PMD mapping or hugetlb
-    /// (or where it was not asked) are looked up as usual.
+    /// Count pages mapped once (PM_MMAP_EXCLUSIVE) from pagemap alone, without kpageflags or
+    /// kpagecount, where pagemap tells all smaps needs: anonymous pages (not PM_FILE), and
+    /// page cache of files not on shmem ([`Backing`]). Every smaps figure stays exact (such a
+    /// page is a normal page of map count 1: its PSS is the whole page), but THP, KSM and
+    /// dirty are not read. Pages where PAGEMAP_SCAN sees a PMD mapping or hugetlb (or where it
+    /// was not asked) are looked up as usual.
     pub lean: bool,
+    /// Which file mappings hold only page cache that is not swap-backed (lean walks count
+    /// their pages mapped once from pagemap alone too).
+    pub backing: Backing,
 }
 
 impl Walker<'_> {
@@ -115,16 +120,20 @@ impl Walker<'_> {
             if !counted_vma(v) {
                 continue;
             }
-            // Anonymous pages mapped once, counted from pagemap alone (lean walks).
-            let mut lean_pages = 0u64;
+            // Pages mapped once, counted from pagemap alone (lean walks): anonymous ones, and
+            // page cache of files not on shmem.
+            let (mut lean_anon, mut lean_file) = (0u64, 0u64);
+            let plain_file = self.lean && self.backing.plain_page_cache(root, pid, v);
             for (r, maybe_huge) in ranges(root, &pm, v)? {
                 let pages = (r.end.0 - r.start.0).div_ceil(ps);
                 let batch = self.batch.min(pages as usize).max(1);
                 let lean = self.lean && !maybe_huge;
                 pm.for_each_batch(r, batch, |_, entries| {
                     for e in entries {
-                        if lean && e.exclusive() && !e.file_shared() && e.pfn().is_some() {
-                            lean_pages += 1;
+                        if lean && e.exclusive() && e.pfn().is_some() && !e.file_shared() {
+                            lean_anon += 1;
+                        } else if plain_file && lean && e.exclusive() && e.pfn().is_some() {
+                            lean_file += 1;
                         } else if let Some(p) = e.pfn() {
                             st.pending.push(Pending {
                                 pfn: p.0,
@@ -147,11 +156,10 @@ impl Walker<'_> {
                     Ok(())
                 })?;
             }
-            if lean_pages > 0 {
-                st.parts
-                    .entry((i, 0))
-                    .or_default()
-                    .add_exclusive_anon(lean_pages * ps);
+            if lean_anon + lean_file > 0 {
+                let u = st.parts.entry((i, 0)).or_default();
+                u.add_exclusive_anon(lean_anon * ps);
+                u.add_exclusive_file(lean_file * ps);
             }
         }
         self.flush(&mut st)?;

@@ -127,6 +127,17 @@ impl Usage {
         self.flags_unknown = true;
     }
 
+    /// Count `bytes` of page-cache pages mapped once, of a file not on shmem, whose
+    /// kpageflags were not read: resident, unique, file, PSS the whole size.
+    pub fn add_exclusive_file(&mut self, bytes: u64) {
+        self.rss += bytes;
+        self.pss += bytes << PSS_SHIFT;
+        self.uss += bytes;
+        self.file += bytes;
+        self.pss_file += bytes << PSS_SHIFT;
+        self.flags_unknown = true;
+    }
+
     /// Count one swapped-out page whose slot `refs` page-table entries reference.
     pub fn add_swap(&mut self, page_size: u64, refs: u64) {
         self.swap += page_size;
@@ -286,6 +297,14 @@ mod tests {
             (lb.thp_bytes, lb.ksm_bytes, lb.dirty_bytes),
             (None, None, None)
         );
+        l.add_exclusive_file(4096);
+        full.add_page(4096, PageFlags::LRU, 1);
+        let (lb, fb) = (l.bytes(), full.bytes());
+        assert_eq!(
+            (lb.file_bytes, lb.pss_file_bytes),
+            (fb.file_bytes, fb.pss_file_bytes)
+        );
+        assert_eq!(lb.pss_bytes, fb.pss_bytes);
         full.merge(&l);
         assert_eq!(full.bytes().dirty_bytes, None);
     }

@@ -70,9 +70,10 @@ pub struct Args {
     /// Read /proc/PID/smaps_rollup instead of pages (what non-root gets anyway).
     #[arg(long)]
     pub rollup: bool,
-    /// Faster: anonymous pages mapped once (most of a process's memory) are counted from
-    /// pagemap alone, without kpageflags/kpagecount; every smaps figure (RSS, PSS, USS, anon,
-    /// file, shmem, swap) stays exact, but thp, ksm and dirty read null (unknown).
+    /// Faster: pages mapped once (most of a process's memory: anonymous, or page cache of a
+    /// file not on tmpfs) are counted from pagemap alone, without kpageflags/kpagecount; every
+    /// smaps figure (RSS, PSS, USS, anon, file, shmem, swap) stays exact, but thp, ksm and
+    /// dirty read null (unknown). Ignored by --by memcg.
     #[arg(long)]
     pub fast: bool,
     /// Pagemap entries read at once (bounds memory; 0x hex or decimal).
