@@ -288,8 +288,21 @@ fn by_pages(
         ));
     }
     stats.unreadable = unreadable;
+    if walker.lean {
+        notes.push(
+            "--fast: pages mapped once were counted from pagemap alone: thp, ksm and dirty are \
+             not known (null)"
+                .into(),
+        );
+    }
     if stats.large_folio_pages > 0 {
-        notes.push(large_folio_note(root, stats.large_folio_pages, precise));
+        let mut n = large_folio_note(root, stats.large_folio_pages, precise);
+        if walker.lean {
+            n.push_str(
+                " (--fast: among pages whose flags were read; pages mapped once not checked)",
+            );
+        }
+        notes.push(n);
     }
     if !swap_refs.is_empty() {
         notes.push(
