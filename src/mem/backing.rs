@@ -38,6 +38,8 @@ impl Backing {
         let Ok(st) = nix::sys::statfs::statfs(&link) else {
             return false; // not cached: another process may tell
         };
+        // `__fsword_t` is i64 on x86-64 but narrower or unsigned elsewhere.
+        #[allow(clippy::unnecessary_cast)]
         let t = st.filesystem_type().0 as i64;
         let plain = !matches!(t, TMPFS_MAGIC | HUGETLBFS_MAGIC | RAMFS_MAGIC);
         self.by_dev.insert(v.dev.clone(), plain);
