@@ -2,7 +2,7 @@
 //! live, the data extents of a snapshot's sparse pagemap file) -> kpageflags, kpagecount and
 //! (for `--by memcg`) kpagecgroup, gathered per batch of PFNs. Memory is bounded by the batch.
 
-use super::backing::Backing;
+use super::backing::{Backing, Lean};
 use super::lookup::{Pending, SharedCache, lookup};
 use super::usage::{Counted, Usage};
 use crate::addr::{VirtAddr, page_size};
@@ -89,8 +89,8 @@ pub struct Walker<'a> {
     /// kpagecount, where pagemap tells all smaps needs: anonymous pages (not PM_FILE), and
     /// page cache of files not on shmem ([`Backing`]). Every smaps figure stays exact (such a
     /// page is a normal page of map count 1: its PSS is the whole page), but THP, KSM and
-    /// dirty are not read. Pages where PAGEMAP_SCAN sees a PMD mapping or hugetlb (or where it
-    /// was not asked) are looked up as usual.
+    /// dirty are not read. hugetlb mappings, those whose file system cannot be told, and
+    /// PMD-mapped ranges are looked up as usual.
     pub lean: bool,
     /// Which file mappings hold only page cache that is not swap-backed (lean walks count
     /// their pages mapped once from pagemap alone too).
@@ -123,16 +123,21 @@ impl Walker<'_> {
             // Pages mapped once, counted from pagemap alone (lean walks): anonymous ones, and
             // page cache of files not on shmem.
             let (mut lean_anon, mut lean_file) = (0u64, 0u64);
-            let plain_file = self.lean && self.backing.plain_page_cache(root, pid, v);
-            for (r, maybe_huge) in ranges(root, &pm, v)? {
+            let lean = if self.lean {
+                self.backing.lean(root, pid, v)
+            } else {
+                Lean::default()
+            };
+            for (r, maybe_pmd) in ranges(root, &pm, v)? {
+                let lean = if maybe_pmd { Lean::default() } else { lean };
                 let pages = (r.end.0 - r.start.0).div_ceil(ps);
                 let batch = self.batch.min(pages as usize).max(1);
-                let lean = self.lean && !maybe_huge;
                 pm.for_each_batch(r, batch, |_, entries| {
                     for e in entries {
-                        if lean && e.exclusive() && e.pfn().is_some() && !e.file_shared() {
+                        let once = e.exclusive() && e.pfn().is_some();
+                        if once && lean.anon && !e.file_shared() {
                             lean_anon += 1;
-                        } else if plain_file && lean && e.exclusive() && e.pfn().is_some() {
+                        } else if once && lean.file && e.file_shared() {
                             lean_file += 1;
                         } else if let Some(p) = e.pfn() {
                             st.pending.push(Pending {
@@ -238,8 +243,10 @@ struct State {
 /// hundred empty entries).
 const MERGE_GAP_PAGES: u64 = 256;
 
-/// A range to read, and whether it may hold PMD-mapped THP or hugetlb pages (PAGEMAP_SCAN's
-/// PAGE_IS_HUGE, or not known).
+/// A range to read, and whether it may hold PMD-mapped pages (PAGEMAP_SCAN's PAGE_IS_HUGE,
+/// or not known): pagemap marks every page of a PMD mapping PM_MMAP_EXCLUSIVE or none by the
+/// whole folio, not page by page (seen on 6.18: a THP whose pages a fork's child shares but
+/// one reads exclusive throughout), so they are looked up as usual.
 type ReadRange = (Range<VirtAddr>, bool);
 
 fn merge_near(rs: impl Iterator<Item = ReadRange>, gap: u64) -> Vec<ReadRange> {
@@ -256,12 +263,13 @@ fn merge_near(rs: impl Iterator<Item = ReadRange>, gap: u64) -> Vec<ReadRange> {
     out
 }
 
-/// The parts of `v` worth reading: all of a small VMA; else the populated ranges (live:
-/// PAGEMAP_SCAN; snapshot: the pagemap file's data extents; all of it when neither works).
+/// The parts of `v` worth reading: all of a small VMA (too small for a PMD mapping); else the
+/// populated ranges (live: PAGEMAP_SCAN; snapshot: the pagemap file's data extents; all of it
+/// when neither works).
 fn ranges(root: &SysRoot, pm: &Pagemap, v: &Vma) -> Result<Vec<ReadRange>> {
     let ps = page_size();
     if v.len() / ps <= SMALL_VMA_PAGES {
-        return Ok(vec![(v.start..v.end, true)]);
+        return Ok(vec![(v.start..v.end, false)]);
     }
     if root.is_live() {
         return Ok(match pm.populated_ranges(v.start..v.end)? {
