@@ -212,6 +212,7 @@ fn by_pages(
         // kpagecgroup is per page: a memcg report reads every page's words.
         lean: req.lean && req.by != By::Memcg,
         backing: Backing::default(),
+        scratch: Default::default(),
     };
     let mut agg = Agg::default();
     let mut first_err: Option<Error> = None;

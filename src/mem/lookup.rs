@@ -100,11 +100,18 @@ impl Hasher for PfnHasher {
     }
 }
 
-/// The words at `sorted` (ascending, duplicates allowed) of `file`, in that order, reading
-/// through gaps of up to `gap` words and at most [`BATCH`] words per `pread`.
-fn gather_sorted(file: &U64File, sorted: &[u64], gap: u64) -> Result<Vec<Option<u64>>> {
-    let mut out = Vec::with_capacity(sorted.len());
-    let mut buf: Vec<u64> = Vec::new();
+/// The words at `sorted` (ascending, duplicates allowed) of `file`, in that order, appended
+/// to `out`, reading through gaps of up to `gap` words and at most [`BATCH`] words per
+/// `pread` into `buf`.
+fn gather_sorted(
+    file: &U64File,
+    sorted: &[u64],
+    gap: u64,
+    buf: &mut Vec<u64>,
+    out: &mut Vec<Option<u64>>,
+) -> Result<()> {
+    out.clear();
+    out.reserve(sorted.len());
     let mut i = 0;
     while i < sorted.len() {
         let start = sorted[i];
@@ -117,69 +124,124 @@ fn gather_sorted(file: &U64File, sorted: &[u64], gap: u64) -> Result<Vec<Option<
         }
         let len = (sorted[j - 1] - start + 1) as usize;
         buf.resize(len, 0);
-        let got = file.read_at(start, &mut buf)? as u64;
+        let got = file.read_at(start, &mut buf[..len])? as u64;
         out.extend(sorted[i..j].iter().map(|&p| {
             let off = p - start;
             (off < got).then(|| buf[off as usize])
         }));
         i = j;
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The words of each page of `pending`, in its order.
+/// Buffers kept from one lookup to the next: allocating them afresh each batch costs more in
+/// page faults than the lookup itself (megabytes, mmap-backed, per batch).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The words found, in the order of `pending`.
+    pub words: Vec<Words>,
+    keys: Vec<u64>,
+    todo: Vec<(u64, u32)>,
+    pfns: Vec<u64>,
+    need: Vec<usize>,
+    need_pfns: Vec<u64>,
+    flags: Vec<Option<u64>>,
+    counts: Vec<Option<u64>>,
+    cgs: Vec<Option<u64>>,
+    buf: Vec<u64>,
+}
+
+/// Sort `todo` (PFN, index) by PFN: as packed u64 keys (PFN above the index bits) when the
+/// PFNs leave room, which sorts about twice as fast as pairs.
+fn sort_todo(todo: &mut [(u64, u32)], keys: &mut Vec<u64>) {
+    let (max_pfn, max_idx) = todo
+        .iter()
+        .fold((0, 0), |(p, k), t| (p.max(t.0), k.max(t.1)));
+    let idx_bits = 64 - max_idx.leading_zeros();
+    if idx_bits == 0 || (max_pfn >> (64 - idx_bits)) != 0 {
+        todo.sort_unstable();
+        return;
+    }
+    keys.clear();
+    keys.extend(todo.iter().map(|&(p, k)| (p << idx_bits) | u64::from(k)));
+    keys.sort_unstable();
+    let mask = (1u64 << idx_bits) - 1;
+    for (t, &key) in todo.iter_mut().zip(keys.iter()) {
+        *t = (key >> idx_bits, (key & mask) as u32);
+    }
+}
+
+/// Look up the words of each page of `pending` into `sc.words`, in its order.
 pub fn lookup(
     files: &PageFiles,
     cache: &mut SharedCache,
     pending: &[Pending],
-) -> Result<Vec<Words>> {
-    let mut out = vec![Words::default(); pending.len()];
+    sc: &mut Scratch,
+) -> Result<()> {
+    sc.words.clear();
+    sc.words.resize(pending.len(), Words::default());
     // Pages to read, as (PFN, index into pending): exclusive ones, and shared ones not cached.
-    let mut todo: Vec<(u64, u32)> = Vec::with_capacity(pending.len());
+    sc.todo.clear();
     for (k, p) in pending.iter().enumerate() {
         match (!p.exclusive).then(|| cache.map.get(&p.pfn)).flatten() {
             Some(w) => {
-                out[k] = *w;
+                sc.words[k] = *w;
                 cache.hits += 1;
             }
-            None => todo.push((p.pfn, k as u32)),
+            None => sc.todo.push((p.pfn, k as u32)),
         }
     }
-    if todo.is_empty() {
-        return Ok(out);
+    if sc.todo.is_empty() {
+        return Ok(());
     }
-    todo.sort_unstable();
-    let pfns: Vec<u64> = todo.iter().map(|t| t.0).collect();
-    let flags = gather_sorted(&files.flags, &pfns, FLAGS_GAP)?;
+    sort_todo(&mut sc.todo, &mut sc.keys);
+    sc.pfns.clear();
+    sc.pfns.extend(sc.todo.iter().map(|t| t.0));
+    gather_sorted(
+        &files.flags,
+        &sc.pfns,
+        FLAGS_GAP,
+        &mut sc.buf,
+        &mut sc.flags,
+    )?;
     // The map count is needed where the pagemap word does not give it.
-    let need: Vec<usize> = (0..todo.len())
-        .filter(|&i| {
-            flags[i].is_some_and(|f| !pending[todo[i].1 as usize].exclusive || f & KPF_THP != 0)
-        })
-        .collect();
-    let need_pfns: Vec<u64> = need.iter().map(|&i| pfns[i]).collect();
-    let counts = gather_sorted(&files.count, &need_pfns, COUNT_GAP)?;
-    let cgs = match &files.cgroup {
-        Some(c) => Some(gather_sorted(c, &pfns, CGROUP_GAP)?),
-        None => None,
+    sc.need.clear();
+    sc.need.extend((0..sc.todo.len()).filter(|&i| {
+        sc.flags[i].is_some_and(|f| !pending[sc.todo[i].1 as usize].exclusive || f & KPF_THP != 0)
+    }));
+    sc.need_pfns.clear();
+    sc.need_pfns.extend(sc.need.iter().map(|&i| sc.pfns[i]));
+    gather_sorted(
+        &files.count,
+        &sc.need_pfns,
+        COUNT_GAP,
+        &mut sc.buf,
+        &mut sc.counts,
+    )?;
+    let with_cg = match &files.cgroup {
+        Some(c) => {
+            gather_sorted(c, &sc.pfns, CGROUP_GAP, &mut sc.buf, &mut sc.cgs)?;
+            true
+        }
+        None => false,
     };
-    for (i, &(_, k)) in todo.iter().enumerate() {
-        out[k as usize] = Words {
-            flags: flags[i],
+    for (i, &(_, k)) in sc.todo.iter().enumerate() {
+        sc.words[k as usize] = Words {
+            flags: sc.flags[i],
             count: 1,
-            cgroup: cgs.as_ref().and_then(|c| c[i]).unwrap_or(0),
+            cgroup: if with_cg { sc.cgs[i].unwrap_or(0) } else { 0 },
         };
     }
-    for (j, &i) in need.iter().enumerate() {
-        out[todo[i].1 as usize].count = counts[j].unwrap_or(1);
+    for (j, &i) in sc.need.iter().enumerate() {
+        sc.words[sc.todo[i].1 as usize].count = sc.counts[j].unwrap_or(1);
     }
-    for &(pfn, k) in &todo {
+    for &(pfn, k) in &sc.todo {
         let k = k as usize;
-        if !pending[k].exclusive && out[k].flags.is_some() {
-            cache.insert(pfn, out[k]);
+        if !pending[k].exclusive && sc.words[k].flags.is_some() {
+            cache.insert(pfn, sc.words[k]);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -195,11 +257,27 @@ mod tests {
         }
         let f = U64File::open(t.path()).expect("open");
         let idx = [2, 2, 3, 9, 50, 99, 99, 100, 5000];
+        let (mut buf, mut got) = (Vec::new(), Vec::new());
         for gap in [1, 4, 1000] {
-            let got = gather_sorted(&f, &idx, gap).expect("gather");
+            gather_sorted(&f, &idx, gap, &mut buf, &mut got).expect("gather");
             let want: Vec<Option<u64>> = idx.iter().map(|&i| (i < 100).then_some(i * 3)).collect();
             assert_eq!(got, want, "gap {gap}");
         }
+    }
+
+    #[test]
+    fn todo_sorts_by_pfn_packed_or_not() {
+        let mut keys = Vec::new();
+        let mut a = vec![(9, 0), (3, 1), (3, 2), (7, 3)];
+        sort_todo(&mut a, &mut keys);
+        assert_eq!(a, vec![(3, 1), (3, 2), (7, 3), (9, 0)]);
+        let mut b = vec![(u64::MAX >> 1, 0), (5, 1)];
+        sort_todo(&mut b, &mut keys);
+        assert_eq!(b, vec![(5, 1), (u64::MAX >> 1, 0)]);
+        // Indices larger than the slice (pages answered from the cache are not in it).
+        let mut c = vec![(4, 1000), (2, 7)];
+        sort_todo(&mut c, &mut keys);
+        assert_eq!(c, vec![(2, 7), (4, 1000)]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (for `--by memcg`) kpagecgroup, gathered per batch of PFNs. Memory is bounded by the batch.
 
 use super::backing::{Backing, Lean};
-use super::lookup::{Pending, SharedCache, lookup};
+use super::lookup::{Pending, Scratch, SharedCache, lookup};
 use super::usage::{Counted, Usage};
 use crate::addr::{VirtAddr, page_size};
 use crate::error::{Error, Result};
@@ -95,6 +95,8 @@ pub struct Walker<'a> {
     /// Which file mappings hold only page cache that is not swap-backed (lean walks count
     /// their pages mapped once from pagemap alone too).
     pub backing: Backing,
+    /// Lookup buffers, kept across batches and processes.
+    pub(super) scratch: Scratch,
 }
 
 impl Walker<'_> {
@@ -191,7 +193,8 @@ impl Walker<'_> {
             return Ok(());
         }
         let ps = page_size();
-        let words = lookup(self.files, &mut self.cache, &st.pending)?;
+        lookup(self.files, &mut self.cache, &st.pending, &mut self.scratch)?;
+        let words = std::mem::take(&mut self.scratch.words);
         let mut prev: Option<(u64, u64)> = None;
         // Pages come in VMA order: sum a run of one (VMA, memcg) locally, not a map entry per
         // page.
@@ -227,6 +230,7 @@ impl Walker<'_> {
         if let Some((k, u)) = run {
             st.parts.entry(k).or_default().merge(&u);
         }
+        self.scratch.words = words;
         st.pending.clear();
         Ok(())
     }
