@@ -32,7 +32,8 @@ timeit() {
     eval "b=\${best_$name:-}"
     if [ -z "$b" ] || [ "$t" -lt "$b" ]; then eval "best_$name=$t"; fi
 }
-ms() { eval "awk -v u=\"\$best_$1\" 'BEGIN { printf \"%.1f\", u / 1000 }'"; }
+# Times are net of the timer's own cost (best_base: two forks of date around a no-op).
+ms() { eval "awk -v u=\"\$best_$1\" -v z=\"\${best_base:-0}\" 'BEGIN { printf \"%.1f\", (u - z) / 1000 }'"; }
 ratio() { awk -v a="$(ms "$1")" -v b="$(ms "$2")" 'BEGIN { printf "%.3f", a / b }'; }
 rollups() { cat /proc/[0-9]*/smaps_rollup; }
 peak_kb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
@@ -45,6 +46,7 @@ echo "uptime: $(uptime)"
 
 i=0
 while [ "$i" -lt "$RUNS" ]; do
+    timeit base :
     timeit pg "$PGTOOL" mem --json
     timeit fast "$PGTOOL" mem --json --fast
     timeit smem smem -t -c "$COLS"
@@ -54,6 +56,7 @@ done
 N_PG=$("$PGTOOL" mem --csv 2>/dev/null | grep -vc ',true$' || true)
 N_SMEM=$(smem -H -c pid | wc -l)
 echo "rows: pgtool $((N_PG - 1)) processes, smem $N_SMEM (smem skips processes without a cmdline)"
+echo "(times net of the timer's own $(awk -v z="$best_base" 'BEGIN { printf "%.1f", z / 1000 }') ms)"
 echo "pgtool mem --json:            $(ms pg) ms"
 echo "pgtool mem --json --fast:     $(ms fast) ms"
 echo "smem -t (same columns):       $(ms smem) ms"

@@ -38,6 +38,10 @@ pub struct Pending {
     pub vma: usize,
     /// PM_MMAP_EXCLUSIVE was set: mapped exactly once.
     pub exclusive: bool,
+    /// Page cache of a file not on shmem (PM_FILE in a mapping [`super::backing::Lean`]
+    /// allows): its flags would only tell THP and dirty, which a lean walk does not show, so
+    /// only its map count is read (its flags read as 0: a file page).
+    pub plain_file: bool,
 }
 
 /// A page's kpage words: `None` flags when the PFN lies past the end of kpageflags.
@@ -197,13 +201,24 @@ pub fn lookup(
     sort_todo(&mut sc.todo, &mut sc.keys);
     sc.pfns.clear();
     sc.pfns.extend(sc.todo.iter().map(|t| t.0));
+    // kpageflags for all but plain page cache (their flags read as 0), in PFN order.
+    sc.need.clear();
+    sc.need
+        .extend((0..sc.todo.len()).filter(|&i| !pending[sc.todo[i].1 as usize].plain_file));
+    sc.need_pfns.clear();
+    sc.need_pfns.extend(sc.need.iter().map(|&i| sc.pfns[i]));
     gather_sorted(
         &files.flags,
-        &sc.pfns,
+        &sc.need_pfns,
         FLAGS_GAP,
         &mut sc.buf,
-        &mut sc.flags,
+        &mut sc.counts,
     )?;
+    sc.flags.clear();
+    sc.flags.resize(sc.todo.len(), Some(0));
+    for (j, &i) in sc.need.iter().enumerate() {
+        sc.flags[i] = sc.counts[j];
+    }
     // The map count is needed where the pagemap word does not give it.
     sc.need.clear();
     sc.need.extend((0..sc.todo.len()).filter(|&i| {

@@ -146,6 +146,7 @@ impl Walker<'_> {
                                 pfn: p.0,
                                 vma: i,
                                 exclusive: e.exclusive(),
+                                plain_file: lean.file && e.file_shared(),
                             });
                         } else if e.pfn_hidden() {
                             st.stats.hidden += 1;
