@@ -133,7 +133,10 @@ impl Walker<'_> {
             for (r, maybe_pmd) in ranges(root, &pm, v)? {
                 let lean = if maybe_pmd { Lean::default() } else { lean };
                 let pages = (r.end.0 - r.start.0).div_ceil(ps);
-                let batch = self.batch.min(pages as usize).max(1);
+                // Half a batch read, flushed at half a batch pending: at most a batch of pages
+                // waits for its kpage words.
+                let half = self.batch.div_ceil(2);
+                let batch = half.min(pages as usize).max(1);
                 pm.for_each_batch(r, batch, |_, entries| {
                     for e in entries {
                         let once = e.exclusive() && e.pfn().is_some();
@@ -158,7 +161,7 @@ impl Walker<'_> {
                                 .add_swap(ps, u64::from(refs));
                         }
                     }
-                    if st.pending.len() >= self.batch {
+                    if st.pending.len() >= half {
                         self.flush(&mut st)?;
                     }
                     Ok(())
