@@ -5,8 +5,11 @@
 # path: no USS split by page, no memcg, no libraries). Needs root (PFNs). The `smem` package
 # is needed for this bench only.
 #
-# Prints: processes, best-of-RUNS wall time of each, the ratios (goal: pgtool <= 0.1x smem),
-# and pgtool's peak RSS at two batch sizes (it must follow the batch, not the processes).
+# Prints: processes, best-of-RUNS wall time of each (the commands alternate, round by round,
+# so load on a shared machine hits them alike), the ratios (goal: pgtool <= 0.1x smem), for
+# `pgtool mem` (every page's flags: THP, KSM, dirty) and `pgtool mem --fast` (pages mapped
+# once counted from pagemap alone: smem's columns, exact), and pgtool's peak RSS at three
+# batch sizes (it must follow the batch, not the processes).
 #
 # Env: RUNS (default 5), PGTOOL (a pgtool binary instead of building target/release/pgtool).
 set -eu
@@ -19,54 +22,68 @@ if [ -z "${PGTOOL:-}" ]; then
 fi
 
 now() { date +%s%N; }
-# best wall time in ms of RUNS runs of "$@" (output discarded)
-best() {
-    b=""
-    i=0
-    while [ "$i" -lt "$RUNS" ]; do
-        t0=$(now)
-        "$@" >/dev/null 2>&1 || true
-        t1=$(now)
-        t=$(( (t1 - t0) / 1000 ))
-        if [ -z "$b" ] || [ "$t" -lt "$b" ]; then b=$t; fi
-        i=$((i + 1))
-    done
-    awk -v u="$b" 'BEGIN { printf "%.1f", u / 1000 }'
+# timeit NAME CMD...: run CMD once (output discarded), keep NAME's best wall time (us).
+timeit() {
+    name=$1
+    shift
+    t0=$(now)
+    "$@" >/dev/null 2>&1 || true
+    t=$(( ($(now) - t0) / 1000 ))
+    eval "b=\${best_$name:-}"
+    if [ -z "$b" ] || [ "$t" -lt "$b" ]; then eval "best_$name=$t"; fi
 }
+# Times are net of the timer's own cost (best_base: two forks of date around a no-op).
+ms() { eval "awk -v u=\"\$best_$1\" -v z=\"\${best_base:-0}\" 'BEGIN { printf \"%.1f\", (u - z) / 1000 }'"; }
+ratio() { awk -v a="$(ms "$1")" -v b="$(ms "$2")" 'BEGIN { printf "%.3f", a / b }'; }
 rollups() { cat /proc/[0-9]*/smaps_rollup; }
 peak_kb() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+COLS="pid user command swap uss pss rss"
 
 NPROC=$(ls -d /proc/[0-9]* | wc -l)
 RSS_KB=$(cat /proc/[0-9]*/smaps_rollup 2>/dev/null | awk '/^Rss:/ { s += $2 } END { print s }')
 echo "processes: $NPROC   summed RSS: $((RSS_KB / 1024)) MiB   cpus: $(nproc)"
 echo "uptime: $(uptime)"
 
-T_PG=$(best "$PGTOOL" mem --json)
-T_SMEM=$(best smem -t -c "pid user command swap uss pss rss")
-T_ROLL=$(best rollups)
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+    timeit base :
+    timeit pg "$PGTOOL" mem --json
+    timeit fast "$PGTOOL" mem --json --fast
+    timeit smem smem -t -c "$COLS"
+    timeit roll rollups
+    i=$((i + 1))
+done
 N_PG=$("$PGTOOL" mem --csv 2>/dev/null | grep -vc ',true$' || true)
 N_SMEM=$(smem -H -c pid | wc -l)
 echo "rows: pgtool $((N_PG - 1)) processes, smem $N_SMEM (smem skips processes without a cmdline)"
-echo "pgtool mem --json:            $T_PG ms"
-echo "smem -t (same columns):       $T_SMEM ms"
-echo "cat every smaps_rollup:       $T_ROLL ms"
-awk -v a="$T_PG" -v b="$T_SMEM" -v c="$T_ROLL" 'BEGIN {
-    printf "pgtool / smem:          %.3fx (goal <= 0.1x)\n", a / b
-    printf "pgtool / smaps_rollup:  %.2fx\n", a / c
-}'
-# Where the time goes: the largest process alone (pgtool reads 3 words per page, smaps walks
-# page tables in the kernel), and small processes alone (where smem's cost is its own).
+echo "(times net of the timer's own $(awk -v z="$best_base" 'BEGIN { printf "%.1f", z / 1000 }') ms)"
+echo "pgtool mem --json:            $(ms pg) ms"
+echo "pgtool mem --json --fast:     $(ms fast) ms"
+echo "smem -t (same columns):       $(ms smem) ms"
+echo "cat every smaps_rollup:       $(ms roll) ms"
+echo "pgtool / smem:          $(ratio pg smem)x   --fast: $(ratio fast smem)x (goal <= 0.1x)"
+echo "pgtool / smaps_rollup:  $(ratio pg roll)x   --fast: $(ratio fast roll)x"
+# Where the time goes: the largest process alone (pgtool reads pagemap, and without --fast
+# kpageflags for every page; smaps_rollup walks the page tables in the kernel: with --fast
+# both cost about one page-table walk), and small processes alone (where smem's cost is its
+# own Python, and pgtool's its listing of every process).
 BIG=$("$PGTOOL" mem --csv 2>/dev/null | awk -F, 'NR == 2 { print $1 }')
 BIG_RSS=$(awk '/^Rss:/ { print int($2 / 1024) }' "/proc/$BIG/smaps_rollup")
-T_BIG=$(best "$PGTOOL" mem --json --pid "$BIG")
-T_BIGR=$(best cat "/proc/$BIG/smaps_rollup")
-echo "largest process ($BIG, $BIG_RSS MiB RSS): pgtool $T_BIG ms, its smaps_rollup $T_BIGR ms"
-T_SH=$(best "$PGTOOL" mem --json --comm bash)
-T_SHS=$(best smem -t -P '^-?bash' -c "pid user command swap uss pss rss")
-awk -v a="$T_SH" -v b="$T_SHS" 'BEGIN {
-    printf "bash processes only: pgtool %.1f ms, smem %.1f ms: %.3fx\n", a, b, a / b }'
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+    timeit big "$PGTOOL" mem --json --pid "$BIG"
+    timeit bigf "$PGTOOL" mem --json --fast --pid "$BIG"
+    timeit bigr cat "/proc/$BIG/smaps_rollup"
+    timeit sh "$PGTOOL" mem --json --comm bash
+    timeit shf "$PGTOOL" mem --json --fast --comm bash
+    timeit shs smem -t -P '^-?bash' -c "$COLS"
+    i=$((i + 1))
+done
+echo "largest process ($BIG, $BIG_RSS MiB RSS): pgtool $(ms big) ms, --fast $(ms bigf) ms, its smaps_rollup $(ms bigr) ms"
+echo "bash processes only: pgtool $(ms sh) ms, --fast $(ms shf) ms, smem $(ms shs) ms: $(ratio sh shs)x, --fast $(ratio shf shs)x"
 P1=$(peak_kb "$PGTOOL" mem --json --batch 0x1000)
 P2=$(peak_kb "$PGTOOL" mem --json)
 P3=$(peak_kb "$PGTOOL" mem --json --batch 0x100000)
-echo "peak RSS: batch 4096 pages: ${P1} KiB   default (65536): ${P2} KiB   1048576: ${P3} KiB"
+P4=$(peak_kb "$PGTOOL" mem --json --fast)
+echo "peak RSS: batch 4096 pages: ${P1} KiB   default (65536): ${P2} KiB   1048576: ${P3} KiB   --fast: ${P4} KiB"
 echo "uptime: $(uptime)"

@@ -328,6 +328,7 @@ complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l labels -d 'Extra m
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l children -d 'With --pid: also every descendant of those processes'
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l rollup -d 'Read /proc/PID/smaps_rollup instead of pages (what non-root gets anyway)'
+complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l fast -d 'Faster: pages mapped once (most of a process\'s memory: anonymous, or page cache of a file not on tmpfs) are counted from pagemap alone, without kpageflags/kpagecount; every smaps figure (RSS, PSS, USS, anon, file, shmem, swap) stays exact, but thp, ksm and dirty read null (unknown). Ignored by --by memcg'
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l json -d 'One JSON object per record (JSON Lines) on stdout'
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l csv -d 'CSV with a header row on stdout'
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -371,17 +371,32 @@ fn every_process_agrees_with_smaps_rollup() {
     // The stopped family, alone (the walk takes milliseconds): its anonymous, THP, shmem and
     // zero-page memory is its own, but its libc pages are shared with every process, whose
     // starts and exits move its Pss_File; up to 5 runs for one where both reads agree.
+    // `--fast` counts anonymous pages mapped once from pagemap alone: the same figures.
     let list = format!("{},{}", fam.pids[0], fam.pids[1]);
-    let mut family_ok = false;
-    for _ in 0..5 {
-        let (compared, _, bad) = compare_once(&["mem", "--json", "--pid", &list], &fam.pids);
-        if compared == 2 {
-            assert!(bad.is_empty(), "{:?}", bad);
-            family_ok = true;
-            break;
+    for fast in [false, true] {
+        let mut args = vec!["mem", "--json", "--pid", &list];
+        args.extend(fast.then_some("--fast"));
+        let mut family_ok = false;
+        for _ in 0..5 {
+            let (compared, _, bad) = compare_once(&args, &fam.pids);
+            if compared == 2 {
+                assert!(bad.is_empty(), "fast {fast}: {:?}", bad);
+                family_ok = true;
+                break;
+            }
         }
+        assert!(
+            family_ok,
+            "the family's figures moved in every run (fast {fast})"
+        );
     }
-    assert!(family_ok, "the family's figures moved in every run");
+    let run = common::pgtool(&["mem", "--json", "--fast", "--pid", &list]);
+    for r in json_lines(&run.stdout) {
+        assert!(
+            r["thp_bytes"].is_null() && r["ksm_bytes"].is_null() && r["dirty_bytes"].is_null(),
+            "--fast does not read THP/KSM/dirty: {r}"
+        );
+    }
     let run = common::pgtool(&["mem", "--json", "--pid", &fam.pids[0].to_string()]);
     let a = &json_lines(&run.stdout)[0];
     assert!(
@@ -401,20 +416,28 @@ fn every_process_agrees_with_smaps_rollup() {
     } else if !run.stderr.contains("large folios") {
         panic!("THP pages but no note on large folios: {}", run.stderr);
     }
-    // Every process: those whose figures did not move before, during and after pgtool.
-    let (compared, moved, mut bad) = compare_once(&["mem", "--json"], &fam.pids);
-    eprintln!(
-        "compared {compared} processes (to the kB; Pss, Pss_File within pgtool's own start); {moved} moved (skipped)"
-    );
-    // Pages another process mapped and unmapped between the reads: up to four more whole runs;
-    // a process fails only when it disagrees, stable, in every one.
-    for _ in 0..4 {
-        if bad.is_empty() {
-            break;
+    // Every process: those whose figures did not move before, during and after pgtool, by
+    // pages and with --fast.
+    let mut all_bad = HashMap::new();
+    let mut compared = usize::MAX;
+    for args in [&["mem", "--json"][..], &["mem", "--json", "--fast"][..]] {
+        let (n, moved, mut bad) = compare_once(args, &fam.pids);
+        eprintln!(
+            "{args:?}: compared {n} processes (to the kB; Pss, Pss_File within pgtool's own start); {moved} moved (skipped)"
+        );
+        // Pages another process mapped and unmapped between the reads: up to four more whole
+        // runs; a process fails only when it disagrees, stable, in every one.
+        for _ in 0..4 {
+            if bad.is_empty() {
+                break;
+            }
+            let (_, _, again) = compare_once(args, &fam.pids);
+            bad.retain(|p, _| again.contains_key(p));
         }
-        let (_, _, again) = compare_once(&["mem", "--json"], &fam.pids);
-        bad.retain(|p, _| again.contains_key(p));
+        compared = compared.min(n);
+        all_bad.extend(bad);
     }
+    let bad = all_bad;
     stop(&fam, libc::SIGCONT);
     let msgs: Vec<String> = bad.into_values().flatten().collect();
     assert!(msgs.is_empty(), "{}", msgs.join("\n"));

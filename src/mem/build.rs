@@ -1,6 +1,8 @@
 //! Building a [`Report`]: select the address spaces, choose the source (pages or
 //! smaps_rollup), walk, and sum into rows.
 
+use super::backing::Backing;
+use super::lookup::SharedCache;
 use super::notes::{hidden_note, large_folio_note, swap_in_use};
 use super::procs::{self, Target};
 use super::records::{MappingRow, Rows};
@@ -197,14 +199,20 @@ fn by_pages(
     } else {
         HashMap::new()
     };
-    let walker = Walker {
+    let batch = if req.batch == 0 {
+        scan::BATCH_PAGES
+    } else {
+        req.batch
+    };
+    let mut walker = Walker {
         files,
         swap_refs: &swap_refs,
-        batch: if req.batch == 0 {
-            scan::BATCH_PAGES
-        } else {
-            req.batch
-        },
+        batch,
+        cache: SharedCache::new(batch),
+        // kpagecgroup is per page: a memcg report reads every page's words.
+        lean: req.lean && req.by != By::Memcg,
+        backing: Backing::default(),
+        scratch: Default::default(),
     };
     let mut agg = Agg::default();
     let mut first_err: Option<Error> = None;
@@ -225,7 +233,15 @@ fn by_pages(
         };
         let vmas: Vec<Vma> = vmas.into_iter().filter(|v| selected(v, req)).collect();
         let mut parts: Vec<(usize, u64, Usage)> = Vec::new();
-        let walked = walker.walk(root, t.pid, &vmas, |i, cg, u| parts.push((i, cg, *u)));
+        let lean = walker.lean;
+        let walked = walker.walk(root, t.pid, &vmas, |i, cg, u| {
+            // Lean: THP, KSM and dirty unknown in every row alike, not only where skipped.
+            let u = Usage {
+                flags_unknown: u.flags_unknown || lean,
+                ..*u
+            };
+            parts.push((i, cg, u))
+        });
         let ws = match walked {
             Ok(ws) => ws,
             Err(e) if e.is_process_gone() && root.is_live() => {
@@ -273,8 +289,21 @@ fn by_pages(
         ));
     }
     stats.unreadable = unreadable;
+    if walker.lean {
+        notes.push(
+            "--fast: pages mapped once were counted from pagemap alone: thp, ksm and dirty are \
+             not known (null)"
+                .into(),
+        );
+    }
     if stats.large_folio_pages > 0 {
-        notes.push(large_folio_note(root, stats.large_folio_pages, precise));
+        let mut n = large_folio_note(root, stats.large_folio_pages, precise);
+        if walker.lean {
+            n.push_str(
+                " (--fast: among pages whose flags were read; pages mapped once not checked)",
+            );
+        }
+        notes.push(n);
     }
     if !swap_refs.is_empty() {
         notes.push(

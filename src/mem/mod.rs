@@ -12,7 +12,9 @@
 //! # Ok::<(), pgtool::Error>(())
 //! ```
 
+mod backing;
 mod build;
+mod lookup;
 mod notes;
 pub mod procs;
 pub mod records;
@@ -70,6 +72,10 @@ pub struct Request {
     pub batch: usize,
     /// Use smaps_rollup even where pages can be read.
     pub rollup: bool,
+    /// Count pages mapped once from pagemap alone where it tells all (see
+    /// [`scan::Walker::lean`]): faster, every smaps figure exact, THP/KSM/dirty unknown.
+    /// Ignored by `--by memcg`.
+    pub lean: bool,
 }
 
 /// Counts of what the scan skipped.

@@ -2,6 +2,8 @@
 //! live, the data extents of a snapshot's sparse pagemap file) -> kpageflags, kpagecount and
 //! (for `--by memcg`) kpagecgroup, gathered per batch of PFNs. Memory is bounded by the batch.
 
+use super::backing::{Backing, Lean};
+use super::lookup::{Pending, Scratch, SharedCache, lookup};
 use super::usage::{Counted, Usage};
 use crate::addr::{VirtAddr, page_size};
 use crate::error::{Error, Result};
@@ -27,9 +29,9 @@ pub const MAX_SWAPFILES: u64 = 23;
 /// The per-PFN files, open.
 #[derive(Debug)]
 pub struct PageFiles {
-    flags: U64File,
-    count: U64File,
-    cgroup: Option<U64File>,
+    pub(super) flags: U64File,
+    pub(super) count: U64File,
+    pub(super) cgroup: Option<U64File>,
 }
 
 impl PageFiles {
@@ -81,6 +83,20 @@ pub struct Walker<'a> {
     pub swap_refs: &'a HashMap<u64, u32>,
     /// Entries per read.
     pub batch: usize,
+    /// The kpage words of shared pages already read in this run.
+    pub cache: SharedCache,
+    /// Count pages mapped once (PM_MMAP_EXCLUSIVE) from pagemap alone, without kpageflags or
+    /// kpagecount, where pagemap tells all smaps needs: anonymous pages (not PM_FILE), and
+    /// page cache of files not on shmem ([`Backing`]). Every smaps figure stays exact (such a
+    /// page is a normal page of map count 1: its PSS is the whole page), but THP, KSM and
+    /// dirty are not read. hugetlb mappings, those whose file system cannot be told, and
+    /// PMD-mapped ranges are looked up as usual.
+    pub lean: bool,
+    /// Which file mappings hold only page cache that is not swap-backed (lean walks count
+    /// their pages mapped once from pagemap alone too).
+    pub backing: Backing,
+    /// Lookup buffers, kept across batches and processes.
+    pub(super) scratch: Scratch,
 }
 
 impl Walker<'_> {
@@ -89,7 +105,7 @@ impl Walker<'_> {
     /// a VMA with nothing resident is reported once, empty. PFNs are gathered across ranges
     /// and VMAs, a batch at a time, so a fragmented address space costs few reads.
     pub fn walk(
-        &self,
+        &mut self,
         root: &SysRoot,
         pid: u32,
         vmas: &[Vma],
@@ -106,13 +122,35 @@ impl Walker<'_> {
             if !counted_vma(v) {
                 continue;
             }
-            for r in ranges(root, &pm, v)? {
+            // Pages mapped once, counted from pagemap alone (lean walks): anonymous ones, and
+            // page cache of files not on shmem.
+            let (mut lean_anon, mut lean_file) = (0u64, 0u64);
+            let lean = if self.lean {
+                self.backing.lean(root, pid, v)
+            } else {
+                Lean::default()
+            };
+            for (r, maybe_pmd) in ranges(root, &pm, v)? {
+                let lean = if maybe_pmd { Lean::default() } else { lean };
                 let pages = (r.end.0 - r.start.0).div_ceil(ps);
-                let batch = self.batch.min(pages as usize).max(1);
+                // Half a batch read, flushed at half a batch pending: at most a batch of pages
+                // waits for its kpage words.
+                let half = self.batch.div_ceil(2);
+                let batch = half.min(pages as usize).max(1);
                 pm.for_each_batch(r, batch, |_, entries| {
                     for e in entries {
-                        if let Some(p) = e.pfn() {
-                            st.pending.push((p.0, i));
+                        let once = e.exclusive() && e.pfn().is_some();
+                        if once && lean.anon && !e.file_shared() {
+                            lean_anon += 1;
+                        } else if once && lean.file && e.file_shared() {
+                            lean_file += 1;
+                        } else if let Some(p) = e.pfn() {
+                            st.pending.push(Pending {
+                                pfn: p.0,
+                                vma: i,
+                                exclusive: e.exclusive(),
+                                plain_file: lean.file && e.file_shared(),
+                            });
                         } else if e.pfn_hidden() {
                             st.stats.hidden += 1;
                         } else if let Some(k) = swap_key(*e) {
@@ -123,11 +161,16 @@ impl Walker<'_> {
                                 .add_swap(ps, u64::from(refs));
                         }
                     }
-                    if st.pending.len() >= self.batch {
+                    if st.pending.len() >= half {
                         self.flush(&mut st)?;
                     }
                     Ok(())
                 })?;
+            }
+            if lean_anon + lean_file > 0 {
+                let u = st.parts.entry((i, 0)).or_default();
+                u.add_exclusive_anon(lean_anon * ps);
+                u.add_exclusive_file(lean_file * ps);
             }
         }
         self.flush(&mut st)?;
@@ -149,39 +192,26 @@ impl Walker<'_> {
     }
 
     /// Look up the pending PFNs' flags, counts (and memcgs) and count them.
-    fn flush(&self, st: &mut State) -> Result<()> {
+    fn flush(&mut self, st: &mut State) -> Result<()> {
         if st.pending.is_empty() {
             return Ok(());
         }
         let ps = page_size();
-        let pfns: Vec<u64> = st.pending.iter().map(|(p, _)| *p).collect();
-        // The one gather (kpage.rs), with each file's own read-through gap: every word read
-        // costs the kernel a page lookup.
-        let flags = self
-            .files
-            .flags
-            .gather_gap(&pfns, KpageFile::Flags.gather_gap())?;
-        let counts = self
-            .files
-            .count
-            .gather_gap(&pfns, KpageFile::Count.gather_gap())?;
-        let cgs = match &self.files.cgroup {
-            Some(c) => Some(c.gather_gap(&pfns, KpageFile::Cgroup.gather_gap())?),
-            None => None,
-        };
+        lookup(self.files, &mut self.cache, &st.pending, &mut self.scratch)?;
+        let words = std::mem::take(&mut self.scratch.words);
         let mut prev: Option<(u64, u64)> = None;
-        for (k, &(pfn, vma)) in st.pending.iter().enumerate() {
-            let Some(fl) = flags[k] else {
-                st.stats.past_end += 1;
-                st.parts
-                    .entry((vma, 0))
-                    .or_default()
-                    .add_page(ps, PageFlags::empty(), 1);
-                continue;
+        // Pages come in VMA order: sum a run of one (VMA, memcg) locally, not a map entry per
+        // page.
+        let mut run: Option<((usize, u64), Usage)> = None;
+        for (p, w) in st.pending.iter().zip(&words) {
+            let (pfn, vma) = (p.pfn, p.vma);
+            let (fl, n, cg) = match w.flags {
+                Some(fl) => (PageFlags::from_bits_retain(fl), w.count, w.cgroup),
+                None => {
+                    st.stats.past_end += 1;
+                    (PageFlags::empty(), 1, 0)
+                }
             };
-            let fl = PageFlags::from_bits_retain(fl);
-            let cg = cgs.as_ref().and_then(|c| c[k]).unwrap_or(0);
-            let n = counts[k].unwrap_or(1);
             if fl.contains(PageFlags::COMPOUND_TAIL | PageFlags::THP)
                 && let Some((pp, pn)) = prev
                 && pp + 1 == pfn
@@ -190,12 +220,21 @@ impl Walker<'_> {
                 st.stats.folio_counts_differ = true;
             }
             prev = fl.contains(PageFlags::THP).then_some((pfn, n));
-            if st.parts.entry((vma, cg)).or_default().add_page(ps, fl, n) == Counted::Resident
-                && fl.contains(PageFlags::THP)
+            let key = (vma, cg);
+            if run.as_ref().is_some_and(|(k, _)| *k != key)
+                && let Some((k, u)) = run.take()
             {
+                st.parts.entry(k).or_default().merge(&u);
+            }
+            let u = &mut run.get_or_insert_with(|| (key, Usage::default())).1;
+            if u.add_page(ps, fl, n) == Counted::Resident && fl.contains(PageFlags::THP) {
                 st.stats.large_folio_pages += 1;
             }
         }
+        if let Some((k, u)) = run {
+            st.parts.entry(k).or_default().merge(&u);
+        }
+        self.scratch.words = words;
         st.pending.clear();
         Ok(())
     }
@@ -205,42 +244,59 @@ impl Walker<'_> {
 struct State {
     stats: WalkStats,
     parts: HashMap<(usize, u64), Usage>,
-    pending: Vec<(u64, usize)>,
+    pending: Vec<Pending>,
 }
 
 /// Populated ranges closer than this are read as one (a pread costs more than reading a few
 /// hundred empty entries).
 const MERGE_GAP_PAGES: u64 = 256;
 
-fn merge_near(rs: impl Iterator<Item = Range<VirtAddr>>, gap: u64) -> Vec<Range<VirtAddr>> {
-    let mut out: Vec<Range<VirtAddr>> = Vec::new();
-    for r in rs {
+/// A range to read, and whether it may hold PMD-mapped pages (PAGEMAP_SCAN's PAGE_IS_HUGE,
+/// or not known): pagemap marks every page of a PMD mapping PM_MMAP_EXCLUSIVE or none by the
+/// whole folio, not page by page (seen on 6.18: a THP whose pages a fork's child shares but
+/// one reads exclusive throughout), so they are looked up as usual.
+type ReadRange = (Range<VirtAddr>, bool);
+
+fn merge_near(rs: impl Iterator<Item = ReadRange>, gap: u64) -> Vec<ReadRange> {
+    let mut out: Vec<ReadRange> = Vec::new();
+    for (r, huge) in rs {
         match out.last_mut() {
-            Some(last) if r.start.0 <= last.end.0.saturating_add(gap) => {
-                last.end = last.end.max(r.end)
+            Some((last, h)) if r.start.0 <= last.end.0.saturating_add(gap) => {
+                last.end = last.end.max(r.end);
+                *h |= huge;
             }
-            _ => out.push(r),
+            _ => out.push((r, huge)),
         }
     }
     out
 }
 
-/// The parts of `v` worth reading: all of a small VMA; else the populated ranges (live:
-/// PAGEMAP_SCAN; snapshot: the pagemap file's data extents; all of it when neither works).
-fn ranges(root: &SysRoot, pm: &Pagemap, v: &Vma) -> Result<Vec<Range<VirtAddr>>> {
+/// The parts of `v` worth reading: all of a small VMA (too small for a PMD mapping); else the
+/// populated ranges (live: PAGEMAP_SCAN; snapshot: the pagemap file's data extents; all of it
+/// when neither works).
+fn ranges(root: &SysRoot, pm: &Pagemap, v: &Vma) -> Result<Vec<ReadRange>> {
     let ps = page_size();
     if v.len() / ps <= SMALL_VMA_PAGES {
-        return Ok(vec![v.start..v.end]);
+        return Ok(vec![(v.start..v.end, false)]);
     }
     if root.is_live() {
         return Ok(match pm.populated_ranges(v.start..v.end)? {
-            Some(rs) => merge_near(rs.into_iter().map(|r| r.start..r.end), MERGE_GAP_PAGES * ps),
-            None => vec![v.start..v.end],
+            Some(rs) => merge_near(
+                rs.into_iter()
+                    .map(|r| (r.start..r.end, r.categories & category::HUGE != 0)),
+                MERGE_GAP_PAGES * ps,
+            ),
+            None => vec![(v.start..v.end, true)],
         });
     }
     data_extents(pm.path(), v.start.0 / ps * 8..v.end.0.div_ceil(ps) * 8).map(|rs| {
         rs.into_iter()
-            .map(|r| VirtAddr(r.start / 8 * ps)..VirtAddr(r.end.div_ceil(8) * ps))
+            .map(|r| {
+                (
+                    VirtAddr(r.start / 8 * ps)..VirtAddr(r.end.div_ceil(8) * ps),
+                    true,
+                )
+            })
             .collect()
     })
 }
@@ -302,7 +358,7 @@ pub fn count_swap_refs(root: &SysRoot, pids: &[u32]) -> HashMap<u64, u32> {
                 }
             } else {
                 match ranges(root, &pm, v) {
-                    Ok(rs) => rs,
+                    Ok(rs) => rs.into_iter().map(|(r, _)| r).collect(),
                     Err(_) => break,
                 }
             };

@@ -55,6 +55,9 @@ pub struct Usage {
     pub hugetlb: u64,
     /// Resident bytes whose folio is dirty (KPF_DIRTY; PTE dirty bits are not visible).
     pub dirty: u64,
+    /// Some pages were counted without their kpageflags (a lean walk): THP, KSM and dirty
+    /// are unknown.
+    pub flags_unknown: bool,
 }
 
 /// How a present page was counted (for callers that keep per-category tallies).
@@ -113,6 +116,28 @@ impl Usage {
         Counted::Resident
     }
 
+    /// Count `bytes` of anonymous pages mapped once, whose kpageflags were not read (see
+    /// [`crate::mem::scan::Walker::lean`]): resident, unique, anonymous, PSS the whole size.
+    pub fn add_exclusive_anon(&mut self, bytes: u64) {
+        self.rss += bytes;
+        self.pss += bytes << PSS_SHIFT;
+        self.uss += bytes;
+        self.anon += bytes;
+        self.pss_anon += bytes << PSS_SHIFT;
+        self.flags_unknown = true;
+    }
+
+    /// Count `bytes` of page-cache pages mapped once, of a file not on shmem, whose
+    /// kpageflags were not read: resident, unique, file, PSS the whole size.
+    pub fn add_exclusive_file(&mut self, bytes: u64) {
+        self.rss += bytes;
+        self.pss += bytes << PSS_SHIFT;
+        self.uss += bytes;
+        self.file += bytes;
+        self.pss_file += bytes << PSS_SHIFT;
+        self.flags_unknown = true;
+    }
+
     /// Count one swapped-out page whose slot `refs` page-table entries reference.
     pub fn add_swap(&mut self, page_size: u64, refs: u64) {
         self.swap += page_size;
@@ -138,6 +163,7 @@ impl Usage {
         f(&mut self.zero_page, o.zero_page);
         f(&mut self.hugetlb, o.hugetlb);
         f(&mut self.dirty, o.dirty);
+        self.flags_unknown |= o.flags_unknown;
     }
 
     /// True when nothing was counted.
@@ -147,6 +173,7 @@ impl Usage {
 
     /// The figures in bytes, for output.
     pub fn bytes(&self) -> UsageBytes {
+        let flag = |v: u64| (!self.flags_unknown).then_some(v);
         UsageBytes {
             rss_bytes: self.rss,
             pss_bytes: self.pss >> PSS_SHIFT,
@@ -160,11 +187,11 @@ impl Usage {
             pss_anon_bytes: self.pss_anon >> PSS_SHIFT,
             pss_file_bytes: self.pss_file >> PSS_SHIFT,
             pss_shmem_bytes: self.pss_shmem >> PSS_SHIFT,
-            thp_bytes: Some(self.thp),
-            ksm_bytes: Some(self.ksm),
+            thp_bytes: flag(self.thp),
+            ksm_bytes: flag(self.ksm),
             zero_page_bytes: Some(self.zero_page),
             hugetlb_bytes: self.hugetlb,
-            dirty_bytes: Some(self.dirty),
+            dirty_bytes: flag(self.dirty),
         }
     }
 }
@@ -251,5 +278,34 @@ mod tests {
         assert_eq!((b.zero_page_bytes, b.hugetlb_bytes), (Some(4096), 4096));
         assert_eq!((b.swap_bytes, b.swap_pss_bytes), (4096, 1365));
         assert_eq!(b.thp_bytes, Some(4096));
+        // Counted from pagemap alone: exact smaps figures, page flags unknown.
+        let mut l = Usage::default();
+        l.add_exclusive_anon(2 * 4096);
+        let mut full = Usage::default();
+        full.add_page(4096, anon, 1);
+        full.add_page(4096, anon, 1);
+        let (lb, fb) = (l.bytes(), full.bytes());
+        assert_eq!(
+            (lb.rss_bytes, lb.pss_bytes, lb.uss_bytes),
+            (fb.rss_bytes, fb.pss_bytes, fb.uss_bytes)
+        );
+        assert_eq!(
+            (lb.anon_bytes, lb.pss_anon_bytes),
+            (fb.anon_bytes, fb.pss_anon_bytes)
+        );
+        assert_eq!(
+            (lb.thp_bytes, lb.ksm_bytes, lb.dirty_bytes),
+            (None, None, None)
+        );
+        l.add_exclusive_file(4096);
+        full.add_page(4096, PageFlags::LRU, 1);
+        let (lb, fb) = (l.bytes(), full.bytes());
+        assert_eq!(
+            (lb.file_bytes, lb.pss_file_bytes),
+            (fb.file_bytes, fb.pss_file_bytes)
+        );
+        assert_eq!(lb.pss_bytes, fb.pss_bytes);
+        full.merge(&l);
+        assert_eq!(full.bytes().dirty_bytes, None);
     }
 }

@@ -70,6 +70,12 @@ pub struct Args {
     /// Read /proc/PID/smaps_rollup instead of pages (what non-root gets anyway).
     #[arg(long)]
     pub rollup: bool,
+    /// Faster: pages mapped once (most of a process's memory: anonymous, or page cache of a
+    /// file not on tmpfs) are counted from pagemap alone, without kpageflags/kpagecount; every
+    /// smaps figure (RSS, PSS, USS, anon, file, shmem, swap) stays exact, but thp, ksm and
+    /// dirty read null (unknown). Ignored by --by memcg.
+    #[arg(long)]
+    pub fast: bool,
     /// Pagemap entries read at once (bounds memory; 0x hex or decimal).
     #[arg(long, value_name = "PAGES", hide = true)]
     pub batch: Option<String>,
@@ -125,6 +131,7 @@ pub fn run(a: Args, g: &Global) -> Result<i32, Error> {
         paths: a.path.clone(),
         batch,
         rollup: a.rollup,
+        lean: a.fast,
     };
     let rep = mem::report(&root, &req)?;
     if let Some(path) = &a.prometheus {
