@@ -193,31 +193,52 @@ impl U64File {
     /// indices (1: only consecutive indices share a `pread`). Choose it from the file's cost
     /// per word against the cost of a syscall: see [`KpageFile::gather_gap`].
     pub fn gather_gap(&self, indices: &[u64], max_gap: u64) -> Result<Vec<Option<u64>>> {
-        let max_gap = max_gap.max(1);
         let mut order: Vec<usize> = (0..indices.len()).collect();
         order.sort_unstable_by_key(|&i| indices[i]);
+        let sorted: Vec<u64> = order.iter().map(|&i| indices[i]).collect();
+        let (mut buf, mut words) = (Vec::new(), Vec::new());
+        self.gather_sorted(&sorted, max_gap, &mut buf, &mut words)?;
         let mut out = vec![None; indices.len()];
-        let mut buf: Vec<u64> = Vec::new();
+        for (&k, w) in order.iter().zip(words) {
+            out[k] = w;
+        }
+        Ok(out)
+    }
+
+    /// The words at `sorted` (ascending, duplicates allowed), in that order, into `out`
+    /// (cleared first): one `pread` into `buf` per span whose wanted indices are at most
+    /// `max_gap` words apart and at most [`BATCH`] words long. For callers that sort once and
+    /// keep `buf` and `out` from one batch to the next.
+    pub fn gather_sorted(
+        &self,
+        sorted: &[u64],
+        max_gap: u64,
+        buf: &mut Vec<u64>,
+        out: &mut Vec<Option<u64>>,
+    ) -> Result<()> {
+        let max_gap = max_gap.max(1);
+        out.clear();
+        out.reserve(sorted.len());
         let mut i = 0;
-        while i < order.len() {
-            let start = indices[order[i]];
+        while i < sorted.len() {
+            let start = sorted[i];
             let mut j = i + 1;
-            while j < order.len()
-                && indices[order[j]] - indices[order[j - 1]] <= max_gap
-                && indices[order[j]] - start < BATCH as u64
+            while j < sorted.len()
+                && sorted[j] - sorted[j - 1] <= max_gap
+                && sorted[j] - start < BATCH as u64
             {
                 j += 1;
             }
-            let len = indices[order[j - 1]] - start + 1;
-            buf.resize(len as usize, 0);
-            let got = self.read_at(start, &mut buf)? as u64;
-            for &k in &order[i..j] {
-                let off = indices[k] - start;
-                out[k] = (off < got).then(|| buf[off as usize]);
-            }
+            let len = (sorted[j - 1] - start + 1) as usize;
+            buf.resize(len, 0);
+            let got = self.read_at(start, &mut buf[..len])? as u64;
+            out.extend(sorted[i..j].iter().map(|&p| {
+                let off = p - start;
+                (off < got).then(|| buf[off as usize])
+            }));
             i = j;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn error_at(&self, index: u64, e: io::Error) -> Error {
@@ -270,6 +291,23 @@ fn open_error(path: &Path, e: io::Error) -> Error {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn gather_sorted_handles_duplicates_gaps_and_the_end() {
+        let mut t = tempfile::NamedTempFile::new().expect("tempfile");
+        for w in 0..100u64 {
+            t.write_all(&(w * 3).to_ne_bytes()).expect("write");
+        }
+        let f = U64File::open(t.path()).expect("open");
+        let idx = [2, 2, 3, 9, 50, 99, 99, 100, 5000];
+        let (mut buf, mut got) = (Vec::new(), Vec::new());
+        for gap in [1, 4, 1000] {
+            f.gather_sorted(&idx, gap, &mut buf, &mut got)
+                .expect("gather");
+            let want: Vec<Option<u64>> = idx.iter().map(|&i| (i < 100).then_some(i * 3)).collect();
+            assert_eq!(got, want, "gap {gap}");
+        }
+    }
 
     fn file_of(words: &[u64], extra: &[u8]) -> (tempfile::NamedTempFile, U64File) {
         let mut t = tempfile::NamedTempFile::new().expect("tempfile");

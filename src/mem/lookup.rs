@@ -17,7 +17,6 @@
 
 use super::scan::PageFiles;
 use crate::error::Result;
-use crate::kpage::{BATCH, U64File};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -104,40 +103,6 @@ impl Hasher for PfnHasher {
     }
 }
 
-/// The words at `sorted` (ascending, duplicates allowed) of `file`, in that order, appended
-/// to `out`, reading through gaps of up to `gap` words and at most [`BATCH`] words per
-/// `pread` into `buf`.
-fn gather_sorted(
-    file: &U64File,
-    sorted: &[u64],
-    gap: u64,
-    buf: &mut Vec<u64>,
-    out: &mut Vec<Option<u64>>,
-) -> Result<()> {
-    out.clear();
-    out.reserve(sorted.len());
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut j = i + 1;
-        while j < sorted.len()
-            && sorted[j] - sorted[j - 1] <= gap
-            && sorted[j] - start < BATCH as u64
-        {
-            j += 1;
-        }
-        let len = (sorted[j - 1] - start + 1) as usize;
-        buf.resize(len, 0);
-        let got = file.read_at(start, &mut buf[..len])? as u64;
-        out.extend(sorted[i..j].iter().map(|&p| {
-            let off = p - start;
-            (off < got).then(|| buf[off as usize])
-        }));
-        i = j;
-    }
-    Ok(())
-}
-
 /// Buffers kept from one lookup to the next: allocating them afresh each batch costs more in
 /// page faults than the lookup itself (megabytes, mmap-backed, per batch).
 #[derive(Debug, Default)]
@@ -207,13 +172,9 @@ pub fn lookup(
         .extend((0..sc.todo.len()).filter(|&i| !pending[sc.todo[i].1 as usize].plain_file));
     sc.need_pfns.clear();
     sc.need_pfns.extend(sc.need.iter().map(|&i| sc.pfns[i]));
-    gather_sorted(
-        &files.flags,
-        &sc.need_pfns,
-        FLAGS_GAP,
-        &mut sc.buf,
-        &mut sc.counts,
-    )?;
+    files
+        .flags
+        .gather_sorted(&sc.need_pfns, FLAGS_GAP, &mut sc.buf, &mut sc.counts)?;
     sc.flags.clear();
     sc.flags.resize(sc.todo.len(), Some(0));
     for (j, &i) in sc.need.iter().enumerate() {
@@ -226,16 +187,12 @@ pub fn lookup(
     }));
     sc.need_pfns.clear();
     sc.need_pfns.extend(sc.need.iter().map(|&i| sc.pfns[i]));
-    gather_sorted(
-        &files.count,
-        &sc.need_pfns,
-        COUNT_GAP,
-        &mut sc.buf,
-        &mut sc.counts,
-    )?;
+    files
+        .count
+        .gather_sorted(&sc.need_pfns, COUNT_GAP, &mut sc.buf, &mut sc.counts)?;
     let with_cg = match &files.cgroup {
         Some(c) => {
-            gather_sorted(c, &sc.pfns, CGROUP_GAP, &mut sc.buf, &mut sc.cgs)?;
+            c.gather_sorted(&sc.pfns, CGROUP_GAP, &mut sc.buf, &mut sc.cgs)?;
             true
         }
         None => false,
@@ -262,23 +219,6 @@ pub fn lookup(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn gather_sorted_handles_duplicates_gaps_and_the_end() {
-        let mut t = tempfile::NamedTempFile::new().expect("tempfile");
-        for w in 0..100u64 {
-            t.write_all(&(w * 3).to_ne_bytes()).expect("write");
-        }
-        let f = U64File::open(t.path()).expect("open");
-        let idx = [2, 2, 3, 9, 50, 99, 99, 100, 5000];
-        let (mut buf, mut got) = (Vec::new(), Vec::new());
-        for gap in [1, 4, 1000] {
-            gather_sorted(&f, &idx, gap, &mut buf, &mut got).expect("gather");
-            let want: Vec<Option<u64>> = idx.iter().map(|&i| (i < 100).then_some(i * 3)).collect();
-            assert_eq!(got, want, "gap {gap}");
-        }
-    }
 
     #[test]
     fn todo_sorts_by_pfn_packed_or_not() {
