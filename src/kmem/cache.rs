@@ -23,11 +23,11 @@ pub struct CacheInfo {
     /// Address of the struct kmem_cache.
     pub addr: u64,
     /// Bytes per object with metadata (the stride).
-    pub size: u64,
+    pub size_bytes: u64,
     /// Bytes asked for.
-    pub object_size: u64,
+    pub object_size_bytes: u64,
     /// Offset of the free pointer in a free object.
-    pub offset: u64,
+    pub free_pointer_offset: u64,
     /// SLAB_* flags.
     pub flags_raw: u64,
     /// Page order of a slab.
@@ -42,9 +42,9 @@ impl From<&Cache> for CacheInfo {
     fn from(c: &Cache) -> CacheInfo {
         CacheInfo {
             addr: c.addr,
-            size: c.size,
-            object_size: c.object_size,
-            offset: c.offset,
+            size_bytes: c.size,
+            object_size_bytes: c.object_size,
+            free_pointer_offset: c.offset,
             flags_raw: c.flags,
             order: c.order,
             objects_per_slab: c.objects_per_slab,

@@ -60,7 +60,7 @@ pub struct PageRow {
     /// Its comm.
     pub owner_comm: Option<String>,
     /// File pages: the inode number.
-    pub inode: Option<u64>,
+    pub file_ino: Option<u64>,
     /// File pages: the filesystem type.
     pub fs_type: Option<String>,
     /// File pages: the path inside that filesystem (from its dentry).
@@ -323,7 +323,7 @@ fn file_of(slub: &Slub, row: &mut PageRow, mapping: u64) -> Result<()> {
     if inode == 0 {
         return Ok(());
     }
-    row.inode = Some(k.read_u64(inode + fo(slub, "inode", "i_ino")?)?);
+    row.file_ino = Some(k.read_u64(inode + fo(slub, "inode", "i_ino")?)?);
     let sb = k.read_u64(inode + fo(slub, "inode", "i_sb")?)?;
     let ty = k.read_u64(sb + fo(slub, "super_block", "s_type")?)?;
     let name = k.read_u64(ty + fo(slub, "file_system_type", "name")?)?;

@@ -17,8 +17,8 @@ on a busy cache the counts are a snapshot of a moving target.
 Fields (JSON/CSV, the same): cache, list (cpu: a CPU's active slab, cpu_partial, node_partial),
 cpu, node, slab_addr, pfn, objects, inuse (as the slab counts them: all, for a CPU slab), free
 (walked: for a CPU slab the CPU's free list plus the slab's own), frozen, freelist_end (null,
-cycle, outside ADDR, unreadable ADDR), kmem_cache {addr, size, object_size, offset (free
-pointer), flags_raw, order, objects_per_slab, hardened}. The table ends with the totals and
+cycle, outside ADDR, unreadable ADDR), kmem_cache {addr, size_bytes, object_size_bytes,
+free_pointer_offset, flags_raw, order, objects_per_slab, hardened}. The table ends with the totals and
 what /sys/kernel/slab/NAME/objects and partial count (total_objects minus the node partial
 slabs' free objects; nr_partial).
 

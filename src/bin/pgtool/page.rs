@@ -17,7 +17,7 @@ while it is read.
 Fields (JSON/CSV, the same): pfn, page_addr, flags (kpageflags' names), page_flags_raw, node,
 zone, refcount, mapcount (_mapcount + 1), mapping_raw, mapping_type (anon, ksm, movable, file),
 anon_vma_addr, vma_start, vma_end, owner_pid, owner_comm (anon: the first VMA of its anon_vma
-and the owner of that VMA's mm), inode, fs_type, file_path (file: the path inside its
+and the owner of that VMA's mm), file_ino, fs_type, file_path (file: the path inside its
 filesystem, from the inode's dentry), index, private_raw, memcg_data_raw, memcg_addr, memcg_ino
 (the inode kpagecgroup shows), memcg_path, slab_cache (slab pages), compound_head_pfn (tail
 pages), compound_order (head pages).

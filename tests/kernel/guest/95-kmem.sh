@@ -100,7 +100,7 @@ check kmem.page_zone "page $pfn: node $(echo "$j" | jfield node) zone $(echo "$j
 fpfn=$(pgtool v2p $P --vma touchpages --csv | csvcol pfn | grep -v '^$' | head -1)
 f=$(pgtool page "$fpfn" --json 2>&1)
 file_ok() { [ "$(echo "$f" | jstr mapping_type)" = file ] && echo "$f" | jstr file_path | grep -q 'touchpages$'; }
-check kmem.page_file "page $fpfn (touchpages' text): $(echo "$f" | jstr mapping_type) $(echo "$f" | jstr fs_type) $(echo "$f" | jstr file_path) inode $(echo "$f" | jfield inode)" file_ok
+check kmem.page_file "page $fpfn (touchpages' text): $(echo "$f" | jstr mapping_type) $(echo "$f" | jstr fs_type) $(echo "$f" | jstr file_path) inode $(echo "$f" | jfield file_ino)" file_ok
 kill $TP; wait $TP 2>/dev/null
 spfn=$(kpf find 7 100)
 s=$(pgtool page "$spfn" --json 2>&1); sc=$(echo "$s" | jstr slab_cache)
