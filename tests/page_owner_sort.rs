@@ -564,12 +564,15 @@ fn output_through_a_planted_link_is_refused() {
     std::fs::write(&victim, b"keep").expect("victim");
     let out = d.path().join("out.txt");
     std::os::unix::fs::symlink(&victim, &out).expect("symlink");
-    let r = Command::new(&prog)
-        .arg0("page_owner_sort")
-        .arg(&input)
-        .arg(&out)
-        .output()
-        .expect("spawn");
+    let sort = || {
+        Command::new(&prog)
+            .arg0("page_owner_sort")
+            .arg(&input)
+            .arg(&out)
+            .output()
+            .expect("spawn")
+    };
+    let r = sort();
     assert_eq!(
         r.status.code(),
         Some(1),
@@ -583,12 +586,7 @@ fn output_through_a_planted_link_is_refused() {
     );
     assert_eq!(std::fs::read(&victim).expect("victim"), b"keep");
     std::fs::remove_file(&out).expect("rm link");
-    let r = Command::new(&prog)
-        .arg0("page_owner_sort")
-        .arg(&input)
-        .arg(&out)
-        .output()
-        .expect("spawn");
+    let r = sort();
     assert_eq!(
         r.status.code(),
         Some(0),
