@@ -10,8 +10,13 @@
 
 use super::pairing::{SiteRecord, Tracker};
 use crate::kmem::Slub;
+use crate::kmem::objects::{ObjectGroup, Summary};
 use crate::kmem::objects::{is_object_pointer, keyed_len, object_key, scan};
 use crate::root::SysRoot;
+use std::collections::HashMap;
+
+/// A cache's biggest groups and what its scan saw.
+type Scan = (Vec<ObjectGroup>, Summary);
 
 /// Call sites compared (the most outstanding first).
 const SITES: usize = 3;
@@ -40,8 +45,10 @@ pub fn compare(root: &SysRoot, t: &Tracker, sites: &[SiteRecord]) -> Vec<String>
         Err(e) => return vec![format!("similarity (issue #13 step 3) skipped: {e}")],
     };
     let mut notes = Vec::new();
+    // two call sites in one cache (kmalloc-N) share its scan
+    let mut scans: HashMap<String, Scan> = HashMap::new();
     for site in candidates {
-        notes.push(match one(&slub, root, t, site) {
+        notes.push(match one(&slub, root, t, site, &mut scans) {
             Ok(n) => n,
             Err(e) => format!(
                 "similarity of {} ({}): skipped: {e}",
@@ -53,7 +60,13 @@ pub fn compare(root: &SysRoot, t: &Tracker, sites: &[SiteRecord]) -> Vec<String>
 }
 
 /// The note for one call site.
-fn one(slub: &Slub, root: &SysRoot, t: &Tracker, site: &SiteRecord) -> crate::Result<String> {
+fn one(
+    slub: &Slub,
+    root: &SysRoot,
+    t: &Tracker,
+    site: &SiteRecord,
+    scans: &mut HashMap<String, Scan>,
+) -> crate::Result<String> {
     let addrs = t.outstanding_objects(&site.call_site, &site.cache, SAMPLES);
     if !addrs.iter().all(|&a| is_object_pointer(a)) {
         return Ok(format!(
@@ -62,9 +75,13 @@ fn one(slub: &Slub, root: &SysRoot, t: &Tracker, site: &SiteRecord) -> crate::Re
             site.call_site, site.cache
         ));
     }
-    let (groups, sum) = scan(slub, root, &site.cache, GROUPS)?;
-    let cache = sum.cache.as_ref().map(keyed_len).unwrap_or(0);
-    let mut buf = vec![0u8; cache];
+    if !scans.contains_key(&site.cache) {
+        let found = scan(slub, root, &site.cache, GROUPS)?;
+        scans.insert(site.cache.clone(), found);
+    }
+    let (groups, sum) = &scans[&site.cache];
+    let len = sum.cache.as_ref().map(keyed_len).unwrap_or(0);
+    let mut buf = vec![0u8; len];
     let key_at = |addr: u64, buf: &mut Vec<u8>| -> Option<u64> {
         slub.kcore
             .read_virt(addr, buf)
