@@ -284,36 +284,16 @@ fn missing_process_is_exit_1() {
 /// Another user without ptrace access: a clear permission error naming the file and ptrace.
 #[test]
 fn ptrace_denial_is_explained() {
-    use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     if unsafe { libc::geteuid() } != 0 {
         common::skip("needs root to run pgtool as another user");
         return;
     }
     let c = spawn();
     let d = tempfile::tempdir().expect("tmp");
-    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let bin = d.path().join("pgtool");
-    std::fs::copy(BIN, &bin).expect("copy");
-    // Another test thread may fork while the copy is open for writing: the exec then fails
-    // with ETXTBSY until that child execs; retry a little.
-    let mut tries = 0;
-    let out = loop {
-        match Command::new(&bin)
-            .args(["peek", &c.pid.to_string(), &format!("{:#x}", c.base)])
-            .uid(65534)
-            .gid(65534)
-            .output()
-        {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => break other.expect("run as nobody"),
-        }
-    };
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let pid = c.pid.to_string();
+    let out = common::pgtool_as_nobody(d.path(), &["peek", &pid, &format!("{:#x}", c.base)]);
+    assert_eq!(out.code, 2);
+    let err = &out.stderr;
     assert!(
         err.contains(&format!("/proc/{}/", c.pid)) && err.contains("ptrace"),
         "{err}"

@@ -157,6 +157,38 @@ pub fn pgtool(args: &[&str]) -> Run {
     run_cmd(Command::new(pgtool_bin()).args(args))
 }
 
+/// Run pgtool as nobody (uid and gid 65534) with `args`, from a copy in `dir` that nobody can
+/// execute whatever the permissions of the build tree (a checkout under a 0700 directory).
+/// Another test thread may fork while the copy is open for writing: the exec then fails with
+/// ETXTBSY until that child execs, so it is retried a little.
+pub fn pgtool_as_nobody(dir: &Path, args: &[&str]) -> Run {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let bin = dir.join("pgtool");
+    if !bin.exists() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::copy(pgtool_bin(), &bin).expect("copy pgtool");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut tries = 0;
+    loop {
+        match Command::new(&bin).args(args).uid(65534).gid(65534).output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => {
+                let out = other.expect("run pgtool as nobody");
+                return Run {
+                    code: out.status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                };
+            }
+        }
+    }
+}
+
 pub fn run_cmd(cmd: &mut Command) -> Run {
     let out = cmd.output().expect("run pgtool");
     Run {
