@@ -17,7 +17,7 @@
 # or failing command aborts (exit 1). A missed target exits 1; --report prints and exits 0.
 # --anon-mib MIB sizes the anon process (default 2048). --threads N is passed to pgtool types (its walk's thread count; default: the CPUs it may run
 # on, sched_getaffinity). Every line is printed with the load average at the time.
-# Env: PGTOOL (a pgtool binary instead of building target/release/pgtool).
+# Env: PGTOOL (a pgtool binary instead of the shipped one, built by tools/dist.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 only= runs=5 threads= report=0 rssfails=0 anon=2048
@@ -40,8 +40,7 @@ ref=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}/bin/page-types
 if [ -n "${PGTOOL:-}" ]; then
 	pg=$PGTOOL
 else
-	(cd "$here" && cargo build --release -q) || die "cargo build --release failed"
-	pg=$here/target/release/pgtool
+	pg=$("$here/tools/dist.sh") || die "tools/dist.sh failed"
 fi
 work=$(mktemp -d)
 hog=$work/bench-hog

@@ -17,8 +17,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "map.sh: needs root (reads /proc/kpageflags)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "map.sh: needs /usr/bin/time (Debian package time)" >&2; exit 2; }
-(cd "$here" && cargo build --release -q)
-pg=${PGTOOL:-$here/target/release/pgtool}
+pg=${PGTOOL:-$("$here/tools/dist.sh")}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -11,14 +11,13 @@
 # once counted from pagemap alone: smem's columns, exact), and pgtool's peak RSS at three
 # batch sizes (it must follow the batch, not the processes).
 #
-# Env: RUNS (default 5), PGTOOL (a pgtool binary instead of building target/release/pgtool).
+# Env: RUNS (default 5), PGTOOL (a pgtool binary instead of the shipped one, built by tools/dist.sh).
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 command -v smem >/dev/null || { echo "bench/mem.sh: smem is not installed (apt-get install smem)" >&2; exit 2; }
 if [ -z "${PGTOOL:-}" ]; then
-    cargo build --release --quiet
-    PGTOOL=$(pwd)/target/release/pgtool
+    PGTOOL=$(tools/dist.sh) || exit 1
 fi
 
 now() { date +%s%N; }

@@ -11,7 +11,7 @@
 # Usage: bench/page_owner.sh [--report] [SIZE_MB]     (default 100)
 #   A failing command or differing outputs abort (exit 1); a ratio above 0.2 exits 1 unless
 #   --report (print the figures, exit 0).
-# Env: PGTOOL (default target/release/pgtool, built if missing), PGTOOL_REF_DIR (reference tools,
+# Env: PGTOOL (default: the shipped binary, built by tools/dist.sh), PGTOOL_REF_DIR (reference tools,
 #      default ~/.cache/pgtool-ref), PO_DUMP (a plain-text or .gz dump to use), RUNS.
 # Needs GNU time (/usr/bin/time, Debian package "time").
 set -euo pipefail
@@ -21,10 +21,9 @@ if [ "${1:-}" = --report ]; then report=1; shift; fi
 size_mb=${1:-100}
 RUNS=${RUNS:-5}
 REF=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}/bin/page_owner_sort
-PGTOOL=${PGTOOL:-$here/target/release/pgtool}
+PGTOOL=${PGTOOL:-$("$here/tools/dist.sh")}
 [ -x "$REF" ] || { echo "reference not found: $REF (tools/build-reference.sh)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 2; }
-if [ ! -x "$PGTOOL" ]; then (cd "$here" && cargo build --release -q); fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 src=${PO_DUMP:-$here/tests/fixtures/page_owner/qemu-6.1-page_owner.txt.gz}

@@ -8,7 +8,7 @@
 # (uptime) too: on a shared machine the times move with it.
 #
 # Env: PGTOOL_REF_DIR (reference tools, default ~/.cache/pgtool-ref), RUNS (default 3),
-# MIB (default 1024), PGTOOL (a pgtool binary instead of building target/release/pgtool).
+# MIB (default 1024), PGTOOL (a pgtool binary instead of the shipped one, built by tools/dist.sh).
 set -eu
 cd "$(dirname "$0")/.."
 REPORT=0
@@ -19,8 +19,7 @@ MIB=${MIB:-1024}
 [ -x "$REF" ] || sh tools/build-reference.sh
 [ -x /usr/bin/time ] || { echo "bench/v2p.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 if [ -z "${PGTOOL:-}" ]; then
-    cargo build --release --quiet
-    PGTOOL=$(pwd)/target/release/pgtool
+    PGTOOL=$(tools/dist.sh) || exit 1
 fi
 TMP=$(mktemp -d)
 HOG=""

@@ -10,7 +10,7 @@
 # target exits 1; --report prints the figures and exits 0 whatever they are.
 #
 # Env: PGTOOL_REF_DIR (reference tools, default ~/.cache/pgtool-ref), RUNS (default 5),
-# PGTOOL (a pgtool binary to use instead of building target/release/pgtool).
+# PGTOOL (a pgtool binary to use instead of the shipped one, built by tools/dist.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 report=0
@@ -21,8 +21,7 @@ REF=${PGTOOL_REF_DIR:-$HOME/.cache/pgtool-ref}/bin/page-types
 RUNS=${RUNS:-5}
 [ -x "$REF" ] || tools/build-reference.sh "$(dirname "$REF")" || die "no reference page-types at $REF"
 if [ -z "${PGTOOL:-}" ]; then
-    cargo build --release --quiet || die "cargo build --release failed"
-    PGTOOL=$(pwd)/target/release/pgtool
+    PGTOOL=$(tools/dist.sh) || die "tools/dist.sh failed"
 fi
 TMP=$(mktemp -d)
 sleep 3600 &
