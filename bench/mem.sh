@@ -11,13 +11,30 @@
 # once counted from pagemap alone: smem's columns, exact), and pgtool's peak RSS at three
 # batch sizes (it must follow the batch, not the processes).
 #
-# Env: RUNS (default 5), PGTOOL (a pgtool binary instead of the shipped one, built by tools/dist.sh).
+# The ratio depends on what runs: smem's cost is mostly its own Python (a fixed ~25 ms plus
+# its parsing of each mapping), pgtool's and the kernel's mostly the pages walked. HOG_MIB
+# starts a process with that many MiB of touched anonymous memory first (bench/hog.c, stopped
+# while measured), so a quiet machine can be measured with one large process too.
+#
+# Env: RUNS (default 5), PGTOOL (a pgtool binary instead of the shipped one, built by
+# tools/dist.sh), HOG_MIB (default 0: none).
 set -eu
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
+HOG_MIB=${HOG_MIB:-0}
 command -v smem >/dev/null || { echo "bench/mem.sh: smem is not installed (apt-get install smem)" >&2; exit 2; }
 if [ -z "${PGTOOL:-}" ]; then
     PGTOOL=$(tools/dist.sh) || exit 1
+fi
+TMP=$(mktemp -d)
+HOG=
+trap '[ -n "$HOG" ] && kill -9 "$HOG" 2>/dev/null; rm -rf "$TMP"' EXIT INT TERM
+if [ "$HOG_MIB" -gt 0 ]; then
+    cc -O2 -o "$TMP/hog" bench/hog.c
+    mkfifo "$TMP/ready"
+    "$TMP/hog" anon "$HOG_MIB" >"$TMP/ready" &
+    HOG=$!
+    read -r _ <"$TMP/ready"
 fi
 
 now() { date +%s%N; }
@@ -40,7 +57,7 @@ COLS="pid user command swap uss pss rss"
 
 NPROC=$(ls -d /proc/[0-9]* | wc -l)
 RSS_KB=$(cat /proc/[0-9]*/smaps_rollup 2>/dev/null | awk '/^Rss:/ { s += $2 } END { print s }')
-echo "processes: $NPROC   summed RSS: $((RSS_KB / 1024)) MiB   cpus: $(nproc)"
+echo "processes: $NPROC   summed RSS: $((RSS_KB / 1024)) MiB (hog: $HOG_MIB MiB)   cpus: $(nproc)"
 echo "uptime: $(uptime)"
 
 i=0
@@ -66,7 +83,8 @@ echo "pgtool / smaps_rollup:  $(ratio pg roll)x   --fast: $(ratio fast roll)x"
 # kpageflags for every page; smaps_rollup walks the page tables in the kernel: with --fast
 # both cost about one page-table walk), and small processes alone (where smem's cost is its
 # own Python, and pgtool's its listing of every process).
-BIG=$("$PGTOOL" mem --csv 2>/dev/null | awk -F, 'NR == 2 { print $1 }')
+# The largest process that outlives this script's own commands (pgtool lists itself).
+BIG=$("$PGTOOL" mem --csv 2>/dev/null | awk -F, 'NR > 1 && $2 != "pgtool" { print $1; exit }')
 BIG_RSS=$(awk '/^Rss:/ { print int($2 / 1024) }' "/proc/$BIG/smaps_rollup")
 i=0
 while [ "$i" -lt "$RUNS" ]; do

@@ -6,7 +6,10 @@
 #     real-kernel tests under qemu (page_idle, hwpoison, page_owner, KFENCE) through
 #     tests/kernel_qemu.rs with PGTOOL_QEMU=1 (the kernel is built once and cached);
 #  3. the test binaries again as nobody (tools/test-nobody.sh);
-#  4. under CI: tools/selftest.sh, which injects faults (reference tools missing, `types` argv
+#  4. the binary we ship (tools/dist.sh: static, fat LTO, panic=abort) is built, checked to
+#     have no program interpreter, and run through the page-types and page_owner_sort golden
+#     vectors (outputs of the C tools), so the shipped build is tested, not only the test build;
+#  5. under CI: tools/selftest.sh, which injects faults (reference tools missing, `types` argv
 #     broken, setpriv missing, failing benches) and checks that each makes the suite fail.
 # The skip rule (tests/common: skip_or_fail; tests/kernel/run.sh for the guest): a test whose
 # prerequisite is missing fails under CI, and otherwise prints `SKIP <test>: <reason>` and
@@ -47,6 +50,12 @@ if [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; then
 else
   echo "SKIP the unprivileged run: tools/test.sh is not running as root" | tee -a "$PGTOOL_SKIP_LOG"
 fi
+dist_check() {
+  local bin
+  bin=$(tools/dist.sh) || return 1
+  tests/vectors/page-types/check.sh "$bin" && tests/vectors/page_owner_sort/check.sh "$bin"
+}
+step "the shipped static binary (tools/dist.sh) against the golden vectors" dist_check
 if [ -n "${CI:-}" ]; then
   step "the suite fails when it should (tools/selftest.sh)" tools/selftest.sh
 fi

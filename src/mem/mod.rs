@@ -22,6 +22,7 @@ pub mod rollup;
 mod rows;
 pub mod scan;
 pub mod usage;
+mod users;
 
 pub use build::report;
 pub use records::Rows;

@@ -180,14 +180,6 @@ pub fn cgroup_within(p: &str, want: &str) -> bool {
     want.is_empty() || p == want || p.strip_prefix(want).is_some_and(|r| r.starts_with('/'))
 }
 
-/// The user name of `uid` from the password database (live system only).
-pub fn user_name(uid: u32, live: bool) -> String {
-    if live && let Ok(Some(u)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
-        return u.name;
-    }
-    uid.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

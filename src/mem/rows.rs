@@ -1,10 +1,11 @@
 //! Sums into rows: sorted by PSS (largest first), the total last.
 
 use super::By;
-use super::procs::{self, Target};
+use super::procs::Target;
 use super::records::{self, LibraryRow, MappingRow, MemcgRow, ProcessRow, Rows, UserRow};
 use super::usage::Usage;
 use super::usage::UsageBytes;
+use super::users;
 use crate::cgroup::CgroupIndex;
 use crate::error::Result;
 use crate::root::SysRoot;
@@ -102,17 +103,14 @@ pub(super) fn finish(root: &SysRoot, by: By, agg: Agg) -> Result<Rows> {
 pub(super) type ProcAgg = Vec<(Target, Usage, &'static str, Option<UsageBytes>)>;
 
 pub(super) fn process_rows(live: bool, procs: ProcAgg) -> Vec<ProcessRow> {
-    let mut names: HashMap<u32, String> = HashMap::new();
+    let names = users::names(procs.iter().filter_map(|p| p.0.uid), live);
     let mut v: Vec<ProcessRow> = procs
         .into_iter()
         .map(|(t, u, source, rolled)| ProcessRow {
             pid: Some(t.pid),
-            user: t.uid.map(|id| {
-                names
-                    .entry(id)
-                    .or_insert_with(|| procs::user_name(id, live))
-                    .clone()
-            }),
+            user: t
+                .uid
+                .map(|id| names.get(&id).cloned().unwrap_or_else(|| id.to_string())),
             comm: Some(t.comm),
             uid: t.uid,
             usage: rolled.unwrap_or_else(|| u.bytes()),
