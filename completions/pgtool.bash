@@ -1342,7 +1342,7 @@ _pgtool() {
             return 0
             ;;
         pgtool__subcmd__mem)
-            opts="-h -V --by --pid --children --comm --cgroup --path --top --rollup --fast --batch --prometheus --labels --json --csv --root --help --version"
+            opts="-h -V --by --pid --children --comm --cgroup --path --top --rollup --fast --batch --threads --prometheus --labels --json --csv --root --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1373,6 +1373,10 @@ _pgtool() {
                     return 0
                     ;;
                 --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

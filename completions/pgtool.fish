@@ -323,6 +323,7 @@ complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l cgroup -d 'Only pr
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l path -d 'Only mappings this selects: a path, a bracketed name ([heap]), or part of a file name (libc); repeatable' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l top -d 'Show only the N largest rows (the total still covers all)' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l batch -d 'Pagemap entries read at once (bounds memory; 0x hex or decimal)' -r
+complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l threads -d 'Threads a large process (over 64 MiB of populated pages per thread) is read by (default: the CPUs this process may use, at most 8); each keeps its own batch buffers' -r
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l prometheus -d 'Also write the figures as a Prometheus textfile (atomic), labelled by comm and user, mapping, library path, memcg path or user' -r -F
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l labels -d 'Extra metric labels (cost: a series per process)' -r -f -a "pid\t'A `pid` label on process and mapping series: one series per process, new ones on every restart'"
 complete -c pgtool -n "__fish_pgtool_using_subcommand mem" -l root -d 'Read a snapshot directory (holding proc/, sys/, debugfs/, as `pgtool snapshot` saves) instead of the live system' -r -F

@@ -51,6 +51,17 @@ pub fn number(s: &str) -> Option<u64> {
     crate::addr::parse_number(s)
 }
 
+/// A thread count (`--threads`): 1 to 1024.
+pub fn parse_thread_count(s: &str) -> Result<usize> {
+    match parse_number_for(s, "thread count")? {
+        n @ 1..=1024 => Ok(n as usize),
+        _ => Err(Error::Usage(format!(
+            "bad thread count {}: give 1 to 1024",
+            quote(s)
+        ))),
+    }
+}
+
 /// A number for `what` (e.g. "address", "PFN"), with the grammar's message when it is not one.
 pub fn parse_number_for(s: &str, what: &str) -> Result<u64> {
     number(s).ok_or_else(|| {

@@ -84,7 +84,9 @@ fn mmap(len: usize, prot: i32, flags: i32, fd: i32) -> *mut u8 {
 }
 
 /// In the child A: map anonymous (8 MiB), THP-advised (4 MiB, 2 MiB aligned), shared
-/// anonymous (1 MiB), file (2 MiB, MAP_SHARED) and read-only zero-page (1 MiB) memory, then
+/// anonymous (1 MiB), file (2 MiB, MAP_SHARED) and read-only zero-page (1 MiB) memory, and
+/// 160 MiB of anonymous memory (so that `mem` splits each address space over threads: parts
+/// of at least 64 MiB, copy-on-write pages shared by A and B in every part), then
 /// fork B, which writes a page of the THP (the folio becomes partly shared, per-page map counts
 /// differ) and half the anonymous memory. B runs raw syscalls only.
 #[test]
@@ -103,6 +105,10 @@ fn family_child() {
         let anon = mmap(8 << 20, rw, priv_anon, -1);
         for i in (0..8 << 20).step_by(4096) {
             *anon.add(i) = 1;
+        }
+        let wide = mmap(160 << 20, rw, priv_anon, -1);
+        for i in (0..160 << 20).step_by(4096) {
+            *wide.add(i) = 3;
         }
         let big = mmap(8 << 20, rw, priv_anon, -1) as usize;
         let thp = ((big + (2 << 20) - 1) & !((2 << 20) - 1)) as *mut u8;
@@ -371,23 +377,24 @@ fn every_process_agrees_with_smaps_rollup() {
     // The stopped family, alone (the walk takes milliseconds): its anonymous, THP, shmem and
     // zero-page memory is its own, but its libc pages are shared with every process, whose
     // starts and exits move its Pss_File; up to 5 runs for one where both reads agree.
-    // `--fast` counts anonymous pages mapped once from pagemap alone: the same figures.
+    // `--fast` counts anonymous pages mapped once from pagemap alone: the same figures;
+    // so must one thread and three (each address space read in parts, summed).
     let list = format!("{},{}", fam.pids[0], fam.pids[1]);
-    for fast in [false, true] {
-        let mut args = vec!["mem", "--json", "--pid", &list];
+    for (fast, threads) in [(false, "1"), (false, "3"), (true, "1"), (true, "3")] {
+        let mut args = vec!["mem", "--json", "--pid", &list, "--threads", threads];
         args.extend(fast.then_some("--fast"));
         let mut family_ok = false;
         for _ in 0..5 {
             let (compared, _, bad) = compare_once(&args, &fam.pids);
             if compared == 2 {
-                assert!(bad.is_empty(), "fast {fast}: {:?}", bad);
+                assert!(bad.is_empty(), "fast {fast}, threads {threads}: {:?}", bad);
                 family_ok = true;
                 break;
             }
         }
         assert!(
             family_ok,
-            "the family's figures moved in every run (fast {fast})"
+            "the family's figures moved in every run (fast {fast}, threads {threads})"
         );
     }
     let run = common::pgtool(&["mem", "--json", "--fast", "--pid", &list]);

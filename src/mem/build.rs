@@ -213,6 +213,7 @@ fn by_pages(
         lean: req.lean && req.by != By::Memcg,
         backing: Backing::default(),
         scratch: Default::default(),
+        threads: crate::threads::pick(req.threads, 8),
     };
     let mut agg = Agg::default();
     let mut first_err: Option<Error> = None;

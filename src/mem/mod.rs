@@ -16,6 +16,7 @@ mod backing;
 mod build;
 mod lookup;
 mod notes;
+mod part;
 pub mod procs;
 pub mod records;
 pub mod rollup;
@@ -71,6 +72,9 @@ pub struct Request {
     pub paths: Vec<String>,
     /// Pagemap entries per read (0: [`scan::BATCH_PAGES`]).
     pub batch: usize,
+    /// Threads one large address space may be read by (0: the CPUs this process may use,
+    /// at most 8). Each has its own batch buffers.
+    pub threads: usize,
     /// Use smaps_rollup even where pages can be read.
     pub rollup: bool,
     /// Count pages mapped once from pagemap alone where it tells all (see

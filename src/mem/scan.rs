@@ -3,12 +3,12 @@
 //! (for `--by memcg`) kpagecgroup, gathered per batch of PFNs. Memory is bounded by the batch.
 
 use super::backing::{Backing, Lean};
-use super::lookup::{Pending, Scratch, SharedCache, lookup};
-use super::usage::{Counted, Usage};
+use super::lookup::{Scratch, SharedCache};
+use super::part::{self, Part, Piece};
+use super::usage::Usage;
 use crate::addr::{VirtAddr, page_size};
 use crate::error::{Error, Result};
 use crate::kpage::{KpageFile, U64File};
-use crate::kpageflags::PageFlags;
 use crate::maps::{Vma, VmaKind};
 use crate::pagemap::{Pagemap, PagemapEntry, ScanFilter, category};
 use crate::root::SysRoot;
@@ -97,13 +97,17 @@ pub struct Walker<'a> {
     pub backing: Backing,
     /// Lookup buffers, kept across batches and processes.
     pub(super) scratch: Scratch,
+    /// Threads a large address space may be split over (1: never split).
+    pub threads: usize,
 }
 
 impl Walker<'_> {
     /// Walk `vmas` of `pid`, calling `f(vma_index, memcg_inode, usage)` once per VMA and memcg
     /// seen in it (memcg 0 when kpagecgroup is not read) with that VMA's figures, in VMA order;
     /// a VMA with nothing resident is reported once, empty. PFNs are gathered across ranges
-    /// and VMAs, a batch at a time, so a fragmented address space costs few reads.
+    /// and VMAs, a batch at a time, so a fragmented address space costs few reads. A large
+    /// address space is split into contiguous parts read by up to [`Walker::threads`] threads
+    /// (each with its own batch buffers), whose figures are summed.
     pub fn walk(
         &mut self,
         root: &SysRoot,
@@ -112,68 +116,71 @@ impl Walker<'_> {
         mut f: impl FnMut(usize, u64, &Usage),
     ) -> Result<WalkStats> {
         let pm = Pagemap::open(root, pid)?;
-        let ps = page_size();
-        let mut st = State {
-            stats: WalkStats::default(),
-            parts: HashMap::new(),
-            pending: Vec::new(),
-        };
+        let mut plan = Vec::new();
         for (i, v) in vmas.iter().enumerate() {
             if !counted_vma(v) {
                 continue;
             }
             // Pages mapped once, counted from pagemap alone (lean walks): anonymous ones, and
             // page cache of files not on shmem.
-            let (mut lean_anon, mut lean_file) = (0u64, 0u64);
             let lean = if self.lean {
                 self.backing.lean(root, pid, v)
             } else {
                 Lean::default()
             };
-            for (r, maybe_pmd) in ranges(root, &pm, v)? {
+            for (range, maybe_pmd) in ranges(root, &pm, v)? {
                 let lean = if maybe_pmd { Lean::default() } else { lean };
-                let pages = (r.end.0 - r.start.0).div_ceil(ps);
-                // Half a batch read, flushed at half a batch pending: at most a batch of pages
-                // waits for its kpage words.
-                let half = self.batch.div_ceil(2);
-                let batch = half.min(pages as usize).max(1);
-                pm.for_each_batch(r, batch, |_, entries| {
-                    for e in entries {
-                        let once = e.exclusive() && e.pfn().is_some();
-                        if once && lean.anon && !e.file_shared() {
-                            lean_anon += 1;
-                        } else if once && lean.file && e.file_shared() {
-                            lean_file += 1;
-                        } else if let Some(p) = e.pfn() {
-                            st.pending.push(Pending {
-                                pfn: p.0,
-                                vma: i,
-                                exclusive: e.exclusive(),
-                                plain_file: lean.file && e.file_shared(),
-                            });
-                        } else if e.pfn_hidden() {
-                            st.stats.hidden += 1;
-                        } else if let Some(k) = swap_key(*e) {
-                            let refs = self.swap_refs.get(&k).copied().unwrap_or(1);
-                            st.parts
-                                .entry((i, 0))
-                                .or_default()
-                                .add_swap(ps, u64::from(refs));
-                        }
-                    }
-                    if st.pending.len() >= half {
-                        self.flush(&mut st)?;
-                    }
-                    Ok(())
-                })?;
-            }
-            if lean_anon + lean_file > 0 {
-                let u = st.parts.entry((i, 0)).or_default();
-                u.add_exclusive_anon(lean_anon * ps);
-                u.add_exclusive_file(lean_file * ps);
+                plan.push(Piece {
+                    vma: i,
+                    range,
+                    lean,
+                });
             }
         }
-        self.flush(&mut st)?;
+        let (files, swap_refs, batch) = (self.files, self.swap_refs, self.batch);
+        let pieces = part::split(&plan, self.threads, part::SPLIT_MIN_PAGES);
+        let mut first = Part {
+            files,
+            swap_refs,
+            batch,
+            cache: &mut self.cache,
+            scratch: &mut self.scratch,
+        };
+        let st = match pieces.split_first() {
+            Some((own, rest)) if !rest.is_empty() => {
+                // The first part on this thread with the kept buffers, the others on workers
+                // with their own (a shared page seen by two parts is looked up by each).
+                let pm = &pm;
+                std::thread::scope(|s| -> Result<part::State> {
+                    let workers: Vec<_> = rest
+                        .iter()
+                        .map(|p| {
+                            s.spawn(move || {
+                                let mut cache = SharedCache::new(batch);
+                                let mut scratch = Scratch::default();
+                                Part {
+                                    files,
+                                    swap_refs,
+                                    batch,
+                                    cache: &mut cache,
+                                    scratch: &mut scratch,
+                                }
+                                .run(pm, p)
+                            })
+                        })
+                        .collect();
+                    let mut st = first.run(pm, own)?;
+                    for w in workers {
+                        let o = w.join().map_err(|_| {
+                            Error::Usage("internal: a mem worker panicked".into())
+                        })??;
+                        st.absorb(o);
+                    }
+                    Ok(st)
+                })?
+            }
+            _ => first.run(&pm, &plan)?,
+        };
         let mut parts: Vec<((usize, u64), Usage)> = st.parts.into_iter().collect();
         parts.sort_unstable_by_key(|(k, _)| *k);
         // VMAs with nothing resident are still mappers (librank counts their processes).
@@ -190,61 +197,6 @@ impl Walker<'_> {
         }
         Ok(st.stats)
     }
-
-    /// Look up the pending PFNs' flags, counts (and memcgs) and count them.
-    fn flush(&mut self, st: &mut State) -> Result<()> {
-        if st.pending.is_empty() {
-            return Ok(());
-        }
-        let ps = page_size();
-        lookup(self.files, &mut self.cache, &st.pending, &mut self.scratch)?;
-        let words = std::mem::take(&mut self.scratch.words);
-        let mut prev: Option<(u64, u64)> = None;
-        // Pages come in VMA order: sum a run of one (VMA, memcg) locally, not a map entry per
-        // page.
-        let mut run: Option<((usize, u64), Usage)> = None;
-        for (p, w) in st.pending.iter().zip(&words) {
-            let (pfn, vma) = (p.pfn, p.vma);
-            let (fl, n, cg) = match w.flags {
-                Some(fl) => (PageFlags::from_bits_retain(fl), w.count, w.cgroup),
-                None => {
-                    st.stats.past_end += 1;
-                    (PageFlags::empty(), 1, 0)
-                }
-            };
-            if fl.contains(PageFlags::COMPOUND_TAIL | PageFlags::THP)
-                && let Some((pp, pn)) = prev
-                && pp + 1 == pfn
-                && pn != n
-            {
-                st.stats.folio_counts_differ = true;
-            }
-            prev = fl.contains(PageFlags::THP).then_some((pfn, n));
-            let key = (vma, cg);
-            if run.as_ref().is_some_and(|(k, _)| *k != key)
-                && let Some((k, u)) = run.take()
-            {
-                st.parts.entry(k).or_default().merge(&u);
-            }
-            let u = &mut run.get_or_insert_with(|| (key, Usage::default())).1;
-            if u.add_page(ps, fl, n) == Counted::Resident && fl.contains(PageFlags::THP) {
-                st.stats.large_folio_pages += 1;
-            }
-        }
-        if let Some((k, u)) = run {
-            st.parts.entry(k).or_default().merge(&u);
-        }
-        self.scratch.words = words;
-        st.pending.clear();
-        Ok(())
-    }
-}
-
-/// A walk in progress: figures per (VMA index, memcg), PFNs waiting for their kpage words.
-struct State {
-    stats: WalkStats,
-    parts: HashMap<(usize, u64), Usage>,
-    pending: Vec<Pending>,
 }
 
 /// Populated ranges closer than this are read as one (a pread costs more than reading a few

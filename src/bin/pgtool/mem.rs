@@ -79,6 +79,10 @@ pub struct Args {
     /// Pagemap entries read at once (bounds memory; 0x hex or decimal).
     #[arg(long, value_name = "PAGES", hide = true)]
     pub batch: Option<String>,
+    /// Threads a large process (over 64 MiB of populated pages per thread) is read by
+    /// (default: the CPUs this process may use, at most 8); each keeps its own batch buffers.
+    #[arg(long, value_name = "N", value_parser = threads_arg)]
+    pub threads: Option<usize>,
     /// Also write the figures as a Prometheus textfile (atomic), labelled by comm and user,
     /// mapping, library path, memcg path or user.
     #[arg(long, value_name = "FILE")]
@@ -88,6 +92,10 @@ pub struct Args {
     pub labels: Vec<Label>,
     #[command(flatten)]
     pub format: FormatArgs,
+}
+
+fn threads_arg(s: &str) -> Result<usize, String> {
+    input::parse_thread_count(s).map_err(|e| e.to_string())
 }
 
 /// Run `pgtool mem`.
@@ -130,6 +138,7 @@ pub fn run(a: Args, g: &Global) -> Result<i32, Error> {
         cgroup: a.cgroup.clone(),
         paths: a.path.clone(),
         batch,
+        threads: a.threads.unwrap_or(0),
         rollup: a.rollup,
         lean: a.fast,
     };
