@@ -54,41 +54,89 @@ pub struct ListStats {
 
 /// Every process under `root`'s `proc/`, sorted by PID. Processes that exit while being listed
 /// are left out and counted in the returned [`ListStats`].
+///
+/// One `open` and one `read` of `stat` per process (a buffer reused throughout): on a quiet
+/// machine the listing is most of a one-PFN `who`, so it is read with the fewest syscalls.
 pub fn list_with_stats(root: &SysRoot) -> Result<(Vec<ProcInfo>, ListStats)> {
-    let iter = procfs::process::all_processes_with_root(root.proc()).map_err(|e| {
-        Error::io(
-            root.proc(),
-            std::io::Error::other(format!("listing processes: {e}")),
-        )
-    })?;
+    let dir = root.proc();
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut out = Vec::new();
     let mut stats = ListStats::default();
-    for p in iter {
-        let p = match p {
-            Ok(p) => p,
-            Err(procfs::ProcError::NotFound(_)) => {
-                stats.exited += 1;
-                continue;
-            }
-            Err(_) => {
-                stats.unreadable += 1;
-                continue;
-            }
-        };
-        let Ok(pid) = u32::try_from(p.pid()) else {
+    let mut buf = Vec::with_capacity(1024);
+    for e in rd {
+        let Ok(e) = e else {
+            stats.unreadable += 1;
             continue;
         };
-        match p.stat() {
-            Ok(st) => out.push(from_stat(pid, &st)),
-            Err(procfs::ProcError::NotFound(_)) => match from_status(root, pid) {
-                Some(info) => out.push(info),
-                None => stats.exited += 1,
-            },
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == 0 {
+            continue;
+        }
+        match read_stat(root, pid, &mut buf) {
+            Ok(Some(info)) => out.push(info),
+            Ok(None) => stats.unreadable += 1,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ESRCH) =>
+            {
+                match from_status(root, pid) {
+                    Some(info) => out.push(info),
+                    None => stats.exited += 1,
+                }
+            }
             Err(_) => stats.unreadable += 1,
         }
     }
     out.sort_by_key(|p| p.pid);
     Ok((out, stats))
+}
+
+/// Read and parse `stat` of `pid` into `buf`: `Ok(None)` when it does not parse.
+fn read_stat(root: &SysRoot, pid: u32, buf: &mut Vec<u8>) -> std::io::Result<Option<ProcInfo>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(root.pid_file(pid, "stat"))?;
+    buf.clear();
+    // `stat` is one line of a few hundred bytes (comm is at most 64): one read, and a second
+    // that sees its end; `take` bounds a damaged snapshot's file.
+    (&mut f).take(MAX_STATUS).read_to_end(buf)?;
+    Ok(parse_stat(pid, buf))
+}
+
+/// Parse a `/proc/PID/stat` line (proc(5)): comm between the first `(` and the last `)`
+/// (it may hold spaces and parentheses), then fields 3 onwards separated by spaces.
+fn parse_stat(pid: u32, line: &[u8]) -> Option<ProcInfo> {
+    let open = line.iter().position(|&b| b == b'(')?;
+    let close = line.iter().rposition(|&b| b == b')')?;
+    if close < open {
+        return None;
+    }
+    let comm = String::from_utf8_lossy(&line[open + 1..close]).into_owned();
+    let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
+    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // Field N of proc(5) (1-based; `state` is field 3, f[0]).
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    let flags = field(9)?;
+    // Fields 45-50 exist since Linux 3.3; zero keeps an older kernel's processes unmerged
+    // only if every field is zero, which the first three never are for a user process.
+    let o = |n: usize| field(n).unwrap_or(0);
+    Some(ProcInfo {
+        pid,
+        comm,
+        kernel_thread: flags as u32 & PF_KTHREAD != 0,
+        mm_key: [
+            field(26)?,
+            field(27)?,
+            field(28)?,
+            o(45),
+            o(46),
+            o(47),
+            o(48),
+            o(49),
+            o(50),
+        ],
+    })
 }
 
 /// Every process under `root`'s `proc/`, sorted by PID (see [`list_with_stats`]).
@@ -98,13 +146,20 @@ pub fn list(root: &SysRoot) -> Result<Vec<ProcInfo>> {
 
 /// Read one process. A missing process is [`Error::NoSuchProcess`].
 pub fn get(root: &SysRoot, pid: u32) -> Result<ProcInfo> {
-    let dir = root.pid_dir(pid);
-    let p = procfs::process::Process::new_with_root(dir.clone())
-        .map_err(|e| proc_error(pid, &dir, e))?;
-    match p.stat() {
-        Ok(st) => Ok(from_stat(pid, &st)),
-        Err(procfs::ProcError::NotFound(_)) if let Some(info) = from_status(root, pid) => Ok(info),
-        Err(e) => Err(proc_error(pid, &dir, e)),
+    let path = root.pid_file(pid, "stat");
+    match read_stat(root, pid, &mut Vec::new()) {
+        Ok(Some(info)) => Ok(info),
+        Ok(None) => Err(Error::io(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "not a stat line"),
+        )),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ESRCH) =>
+        {
+            from_status(root, pid).ok_or(Error::NoSuchProcess { pid })
+        }
+        Err(e) => Err(Error::io(&path, e)),
     }
 }
 
@@ -139,33 +194,6 @@ fn from_status(root: &SysRoot, pid: u32) -> Option<ProcInfo> {
         kernel_thread: field("Kthread:").as_deref() == Some("1"),
         mm_key: [0; 9],
     })
-}
-
-fn proc_error(pid: u32, dir: &std::path::Path, e: procfs::ProcError) -> Error {
-    match e {
-        procfs::ProcError::NotFound(_) => Error::NoSuchProcess { pid },
-        other => Error::io(dir.join("stat"), std::io::Error::other(other.to_string())),
-    }
-}
-
-fn from_stat(pid: u32, st: &procfs::process::Stat) -> ProcInfo {
-    let o = |v: Option<u64>| v.unwrap_or(0);
-    ProcInfo {
-        pid,
-        comm: st.comm.clone(),
-        kernel_thread: st.flags & PF_KTHREAD != 0,
-        mm_key: [
-            st.startcode,
-            st.endcode,
-            st.startstack,
-            o(st.start_data),
-            o(st.end_data),
-            o(st.start_brk),
-            o(st.arg_start),
-            o(st.arg_end),
-            o(st.env_start),
-        ],
-    }
 }
 
 /// `kcmp(pid1, pid2, KCMP_VM)`: `Some(true)` when both share one `mm`, `Some(false)` when not,
@@ -249,6 +277,42 @@ mod tests {
             get(&root, u32::MAX - 1),
             Err(Error::NoSuchProcess { .. })
         ));
+    }
+
+    #[test]
+    fn stat_lines() {
+        let line = b"4242 (a) (b c) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 9 1 1 1 \
+            4096 8192 16384 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 20480 24576 28672 32768 36864 40960 \
+            45056 0\n";
+        let p = parse_stat(4242, line).expect("parses");
+        assert_eq!((p.comm.as_str(), p.kernel_thread), ("a) (b c", false));
+        assert_eq!(
+            p.mm_key,
+            [4096, 8192, 16384, 20480, 24576, 28672, 32768, 36864, 40960]
+        );
+        let k = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 1 0 0 0 0 0 \
+            0 0 0 0 0 0 0 0 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        let k = parse_stat(2, k).expect("parses");
+        assert!(k.kernel_thread && k.mm_key == [0; 9]);
+        // Before Linux 3.3: no fields 45-50.
+        let old = b"7 (x) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 1 1 1 4096 8192 16384\n";
+        assert_eq!(
+            parse_stat(7, old).expect("parses").mm_key[..3],
+            [4096, 8192, 16384]
+        );
+        for bad in [
+            &b"1 (x S 1"[..],
+            b"1 x) S",
+            b"1 (x) S 1 2",
+            b"",
+            b"1 (x) S 1 2 3 4 5 z",
+        ] {
+            assert!(
+                parse_stat(1, bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
