@@ -28,8 +28,9 @@ use std::path::{Path, PathBuf};
 /// Default number of entries per `pread` (512 KiB), as page-types.
 pub const BATCH: usize = 64 << 10;
 
-/// In [`U64File::gather`], gaps of up to this many words between wanted indices are read
-/// through rather than split into another `pread` (2 KiB: far cheaper than a syscall).
+/// In [`U64File::gather`] of a file other than the kpage files (a pagemap, a fixture), gaps of
+/// up to this many words between wanted indices are read through rather than split into
+/// another `pread` (2 KiB: far cheaper than a syscall where a word costs little).
 pub const GATHER_GAP: u64 = 256;
 
 /// Which of the three `/proc/kpage*` files.
@@ -73,6 +74,9 @@ impl KpageFile {
 pub struct U64File {
     file: File,
     path: PathBuf,
+    /// The gap [`U64File::gather`] reads through: the kpage file's own
+    /// ([`KpageFile::gather_gap`]), else [`GATHER_GAP`].
+    gap: u64,
 }
 
 impl U64File {
@@ -80,7 +84,11 @@ impl U64File {
     pub fn open(path: impl AsRef<Path>) -> Result<U64File> {
         let path = path.as_ref().to_path_buf();
         match File::open(&path) {
-            Ok(file) => Ok(U64File { file, path }),
+            Ok(file) => Ok(U64File {
+                file,
+                path,
+                gap: GATHER_GAP,
+            }),
             Err(e) => Err(open_error(&path, e)),
         }
     }
@@ -90,12 +98,15 @@ impl U64File {
         U64File {
             file,
             path: path.into(),
+            gap: GATHER_GAP,
         }
     }
 
     /// Open one of the `/proc/kpage*` files under `root`.
     pub fn open_kpage(root: &SysRoot, which: KpageFile) -> Result<U64File> {
-        U64File::open(which.path(root))
+        let mut f = U64File::open(which.path(root))?;
+        f.gap = which.gather_gap();
+        Ok(f)
     }
 
     /// The path this file was opened from.
@@ -182,21 +193,28 @@ impl U64File {
     }
 
     /// Look up many indices at once, in any order (duplicates allowed). The indices are sorted
-    /// and nearby ones (gaps up to [`GATHER_GAP`] words, runs up to [`BATCH`] words) are read
-    /// with one `pread`: pages of a process or a page_owner dump are physically close but
-    /// rarely consecutive. `out[i]` is `None` when `indices[i]` is past the end of the file.
+    /// and nearby ones (gaps up to [`KpageFile::gather_gap`] words for a kpage file, whose
+    /// every word costs the kernel a page lookup, else [`GATHER_GAP`]; runs up to [`BATCH`]
+    /// words) are read with one `pread`: pages of a process or a page_owner dump are
+    /// physically close but rarely consecutive. `out[i]` is `None` when `indices[i]` is past
+    /// the end of the file.
     pub fn gather(&self, indices: &[u64]) -> Result<Vec<Option<u64>>> {
-        self.gather_gap(indices, GATHER_GAP)
+        self.gather_gap(indices, self.gap)
     }
 
     /// [`U64File::gather`] reading through gaps of at most `max_gap` words between wanted
     /// indices (1: only consecutive indices share a `pread`). Choose it from the file's cost
     /// per word against the cost of a syscall: see [`KpageFile::gather_gap`].
     pub fn gather_gap(&self, indices: &[u64], max_gap: u64) -> Result<Vec<Option<u64>>> {
+        let (mut buf, mut words) = (Vec::new(), Vec::new());
+        if indices.is_sorted() {
+            // Callers often sort first (PFN lists, folio heads): no second, indirect sort.
+            self.gather_sorted(indices, max_gap, &mut buf, &mut words)?;
+            return Ok(words);
+        }
         let mut order: Vec<usize> = (0..indices.len()).collect();
         order.sort_unstable_by_key(|&i| indices[i]);
         let sorted: Vec<u64> = order.iter().map(|&i| indices[i]).collect();
-        let (mut buf, mut words) = (Vec::new(), Vec::new());
         self.gather_sorted(&sorted, max_gap, &mut buf, &mut words)?;
         let mut out = vec![None; indices.len()];
         for (&k, w) in order.iter().zip(words) {
@@ -354,6 +372,17 @@ mod tests {
                 None,
                 None
             ]
+        );
+    }
+
+    #[test]
+    fn gather_of_sorted_indices_with_duplicates() {
+        let words: Vec<u64> = (0..100).map(|i| i * 3).collect();
+        let (_t, f) = file_of(&words, &[]);
+        let got = f.gather(&[2, 5, 5, 6, 99, 100, 100]).expect("gather");
+        assert_eq!(
+            got,
+            vec![Some(6), Some(15), Some(15), Some(18), Some(297), None, None]
         );
     }
 

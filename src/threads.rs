@@ -18,9 +18,50 @@ pub fn pick(requested: usize, cap: usize) -> usize {
     }
 }
 
+/// `f` over `items` cut into contiguous parts of at least `min` items, one part per thread
+/// (at most [`available`] capped at `cap`), run at once; the results in the parts' order. Few
+/// items run here, in this thread: a spawn costs more than it saves.
+pub fn split_map<T: Sync, R: Send>(
+    items: &[T],
+    min: usize,
+    cap: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    let parts = pick(0, cap).min(items.len() / min.max(1)).max(1);
+    if parts == 1 {
+        return vec![f(items)];
+    }
+    let size = items.len().div_ceil(parts);
+    std::thread::scope(|s| {
+        let f = &f;
+        let mut chunks = items.chunks(size);
+        let first = chunks.next().unwrap_or_default();
+        let rest: Vec<_> = chunks.map(|c| s.spawn(move || f(c))).collect();
+        let mut out = vec![f(first)];
+        // A worker that panicked re-raises here, in the caller's thread.
+        out.extend(
+            rest.into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+        );
+        out
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_map_keeps_order_and_covers_every_item() {
+        let items: Vec<u32> = (0..1000).collect();
+        for min in [1, 7, 300, 2000] {
+            let parts = split_map(&items, min, 8, |c| c.to_vec());
+            assert!(parts.len() <= available().clamp(1, 8), "min {min}");
+            assert!(min > 1000 || parts.len() == available().min(8).min(1000 / min).max(1));
+            assert_eq!(parts.concat(), items, "min {min}");
+        }
+        assert_eq!(split_map(&[] as &[u32], 10, 8, |c| c.len()), vec![0]);
+    }
 
     #[test]
     fn explicit_wins_and_auto_is_capped() {

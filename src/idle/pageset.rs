@@ -12,6 +12,12 @@ use crate::root::SysRoot;
 use std::io;
 use std::ops::Range;
 
+/// Pages per thread, and threads at most, for the kernel's share of a large set (kpageflags
+/// for the heads, the bitmap's words): every word costs the kernel a page lookup (and an rmap
+/// walk to mark or read it), and that work spreads over CPUs.
+pub(crate) const PART_MIN: usize = 16 << 10;
+pub(crate) const PART_THREADS: usize = 4;
+
 /// One tracked page: where it is mapped (when known), its PFN and the PFN whose idle bit
 /// stands for it (the folio head for THP tails, else itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,7 +189,11 @@ impl PageSet {
         let mut pfns: Vec<u64> = self.pages().map(|p| p.pfn.0).collect();
         pfns.sort_unstable();
         pfns.dedup();
-        let flags = kf.gather(&pfns)?;
+        let flags =
+            crate::threads::split_map(&pfns, PART_MIN, PART_THREADS, |part| kf.gather(part))
+                .into_iter()
+                .collect::<Result<Vec<_>>>()?
+                .concat();
         let mut heads: Vec<(u64, u64)> = Vec::new(); // (tail pfn, head pfn)
         let mut last_head: Option<u64> = None;
         for (k, &p) in pfns.iter().enumerate() {
@@ -218,8 +228,13 @@ impl PageSet {
     /// system so freshly faulted pages can be marked.
     pub fn mark(&self, bitmap: &IdleBitmap) -> Result<()> {
         drain_lru_batches();
-        let heads: Vec<u64> = self.pages().map(|p| p.head.0).collect();
-        bitmap.mark_pfns(&heads)
+        let mut heads: Vec<u64> = self.pages().map(|p| p.head.0).collect();
+        heads.sort_unstable();
+        crate::threads::split_map(&heads, PART_MIN, PART_THREADS, |part| {
+            bitmap.mark_pfns(part)
+        })
+        .into_iter()
+        .collect()
     }
 
     /// Read the idle bit of each page (its head's bit), group by group, in the order of
