@@ -41,6 +41,8 @@ pub struct ProcInfo {
     /// The nine `mm` fields of `stat` (see the module docs); all zero for kernel threads,
     /// zombies and processes whose `mm` we may not see.
     pub mm_key: [u64; 9],
+    /// Resident pages when listed (`stat` field 24), `None` when unknown (read from `status`).
+    pub rss_pages: Option<u64>,
 }
 
 /// What [`list`] could not read, and why.
@@ -136,6 +138,7 @@ fn parse_stat(pid: u32, line: &[u8]) -> Option<ProcInfo> {
             o(49),
             o(50),
         ],
+        rss_pages: field(24),
     })
 }
 
@@ -193,6 +196,7 @@ fn from_status(root: &SysRoot, pid: u32) -> Option<ProcInfo> {
         // an empty maps is skipped anyway.
         kernel_thread: field("Kthread:").as_deref() == Some("1"),
         mm_key: [0; 9],
+        rss_pages: None,
     })
 }
 
@@ -294,6 +298,7 @@ mod tests {
             0 0 0 0 0 0 0 0 0 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let k = parse_stat(2, k).expect("parses");
         assert!(k.kernel_thread && k.mm_key == [0; 9]);
+        assert_eq!((p.rss_pages, k.rss_pages), (Some(1), Some(0)));
         // Before Linux 3.3: no fields 45-50.
         let old = b"7 (x) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 1 1 1 4096 8192 16384\n";
         assert_eq!(

@@ -282,12 +282,12 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
             .all(|t| t.count > 0 && t.folio.is_none() && !t.flags.contains(PageFlags::ZERO_PAGE));
     if early && root.is_live() {
         // The pass may end as soon as every mapping is found: read the smallest address
-        // spaces first (resident pages from statm), so a page of a small process is found
+        // spaces first (resident pages from the listing's `stat`), so a page of a small process is found
         // without waiting for the large ones, and a large one being read when the last
         // mapping turns up is left at its next batch (see scan_mm's `stop`).
         let mut sized: Vec<(u64, Vec<&ProcInfo>)> = groups
             .into_iter()
-            .map(|g| (resident_pages(root, g[0].pid), g))
+            .map(|g| (g[0].rss_pages.unwrap_or(u64::MAX), g))
             .collect();
         sized.sort_by_key(|(n, g)| (*n, g[0].pid));
         groups = sized.into_iter().map(|(_, g)| g).collect();
@@ -368,19 +368,6 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
         mappings,
         stats,
     })
-}
-
-/// Resident pages of `pid` (`statm`'s second field); `u64::MAX` when unknown (read last).
-fn resident_pages(root: &SysRoot, pid: u32) -> u64 {
-    let mut buf = [0u8; 128];
-    let n = std::fs::File::open(root.pid_file(pid, "statm"))
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
-        .unwrap_or(0);
-    std::str::from_utf8(&buf[..n])
-        .ok()
-        .and_then(|s| s.split_ascii_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(u64::MAX)
 }
 
 /// The message for a process of a snapshot whose files are missing: name the file.
