@@ -12,7 +12,9 @@
 #      line without CI;
 #   4. the run as nobody from a checkout nobody cannot reach (PGTOOL_NOBODY_COVER): passes.
 #   5. the benches: bench/who.sh with PGTOOL=/bin/false exits non-zero, bench/compare.sh exits
-#      non-zero when the two tools' outputs differ (a page-types that prints one byte more).
+#      non-zero when the two tools' outputs differ (a page-types that prints one byte more),
+#      bench/idle.sh (in the guest) exits non-zero when pgtool's read disagrees with the
+#      floor's (a pgtool that does nothing).
 # Usage: tools/selftest.sh [--no-qemu]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -125,6 +127,16 @@ EOF
 chmod 755 "$T/ref-off/bin/page-types"
 expect_fail "bench/compare.sh exits non-zero when the outputs differ" "differ" \
   env PGTOOL_REF_DIR="$T/ref-off" PGTOOL="$ROOT/target/debug/pgtool" bench/compare.sh --only whole --runs 1 --report
+if [ $qemu = 1 ]; then
+  # a static "pgtool" that does nothing and exits 0: its mark leaves every page accessed
+  printf 'int main(void) { return 0; }\n' > "$T/noop.c"
+  if gcc -static -o "$T/noop" "$T/noop.c"; then
+    expect_fail "bench/idle.sh exits non-zero when pgtool's idle read disagrees with the floor's" \
+      "disagree" env PGTOOL="$T/noop" bench/idle.sh --report --runs 1 --mib 16 --wss-mib 16
+  else
+    bad "cannot build a static no-op program for the bench/idle.sh check (gcc -static)"
+  fi
+fi
 
 if [ $FAILS = 0 ]; then echo "selftest: all checks passed"; else echo "selftest: $FAILS check(s) failed"; fi
 [ $FAILS = 0 ]
