@@ -20,7 +20,8 @@ pub fn pick(requested: usize, cap: usize) -> usize {
 
 /// `f` over `items` cut into contiguous parts of at least `min` items, one part per thread
 /// (at most [`available`] capped at `cap`), run at once; the results in the parts' order. Few
-/// items run here, in this thread: a spawn costs more than it saves.
+/// items run here, in this thread: a spawn costs more than it saves. A part whose thread
+/// cannot be started (a thread or pid limit) runs here too.
 pub fn split_map<T: Sync, R: Send>(
     items: &[T],
     min: usize,
@@ -36,13 +37,18 @@ pub fn split_map<T: Sync, R: Send>(
         let f = &f;
         let mut chunks = items.chunks(size);
         let first = chunks.next().unwrap_or_default();
-        let rest: Vec<_> = chunks.map(|c| s.spawn(move || f(c))).collect();
+        let rest: Vec<_> = chunks
+            .map(|c| {
+                let spawned = std::thread::Builder::new().spawn_scoped(s, move || f(c));
+                (c, spawned.ok())
+            })
+            .collect();
         let mut out = vec![f(first)];
-        // A worker that panicked re-raises here, in the caller's thread.
-        out.extend(
-            rest.into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-        );
+        out.extend(rest.into_iter().map(|(c, h)| match h {
+            // A worker that panicked re-raises here, in the caller's thread.
+            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            None => f(c),
+        }));
         out
     })
 }

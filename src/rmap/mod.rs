@@ -282,9 +282,9 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
             .all(|t| t.count > 0 && t.folio.is_none() && !t.flags.contains(PageFlags::ZERO_PAGE));
     if early && root.is_live() {
         // The pass may end as soon as every mapping is found: read the smallest address
-        // spaces first (resident pages from the listing's `stat`), so a page of a small process is found
-        // without waiting for the large ones, and a large one being read when the last
-        // mapping turns up is left at its next batch (see scan_mm's `stop`).
+        // spaces first (resident pages from the listing's `stat`), so a page of a small
+        // process is found without waiting for the large ones, and a large one being read
+        // when the last mapping turns up is left at its next batch (see scan_mm's `stop`).
         let mut sized: Vec<(u64, Vec<&ProcInfo>)> = groups
             .into_iter()
             .map(|g| (g[0].rss_pages.unwrap_or(u64::MAX), g))
