@@ -88,10 +88,10 @@ fn one(
             .ok()
             .map(|()| object_key(buf).0)
     };
-    let group_keys: Vec<(usize, u64, Option<u64>)> = groups
-        .iter()
-        .map(|g| (g.rank, g.objects, key_at(g.sample_addr, &mut buf)))
-        .collect();
+    // The keys the scan grouped by: a group's sample object may have been freed and its
+    // memory reused since (a leaking cache is busy), so it is not read again.
+    let group_keys: Vec<(usize, u64, u64)> =
+        groups.iter().map(|g| (g.rank, g.objects, g.key)).collect();
     let (mut read, mut like) = (0usize, vec![0usize; group_keys.len()]);
     for &a in &addrs {
         let Some(k) = key_at(a, &mut buf) else {
@@ -99,7 +99,7 @@ fn one(
         };
         read += 1;
         for (i, g) in group_keys.iter().enumerate() {
-            if g.2 == Some(k) {
+            if g.2 == k {
                 like[i] += 1;
             }
         }

@@ -41,7 +41,7 @@ col2() { awk -F, -v c="$2" 'NR == 2 { print $c; exit }' "$1"; }   # col2 CSV N: 
 grown() {   # grown FILE KIND NAME: the record's verdict is growing
   grep "\"kind\":\"$2\",\"name\":\"$3\"" "$1" | grep -q '"verdict":"growing"'
 }
-echo 4194304 > /proc/sys/kernel/msgmnb    # 16k messages of 200 bytes per queue
+echo 4194304 > /proc/sys/kernel/msgmnb    # 20k messages of 208 bytes per queue
 
 # 1. the verdict, SysV messages: slab_unreclaimable and kmalloc-cg-256 grow
 leak_msg leak 2000 30 >/tmp/lm.out 2>&1 & lm=$!

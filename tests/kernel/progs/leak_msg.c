@@ -1,7 +1,7 @@
 /* leak_msg MODE RATE SECONDS [SIZE]: SysV message workload for the pgtool leak guest test.
- * MODE leak: sends RATE messages a second of SIZE bytes (default 200: 48-byte struct msg_msg
- *   + 200 = 248, one kmalloc-cg-256 object each, allocated by load_msg/alloc_msg) and never
- *   receives them; when a queue is full (msgmnb) it opens another one.
+ * MODE leak: sends RATE messages a second of SIZE bytes (default 208: 48-byte struct msg_msg
+ *   + 208 = 256, exactly one kmalloc-cg-256 object each, allocated by load_msg/alloc_msg) and
+ *   never receives them; when a queue is full (msgmnb) it opens another one.
  * MODE balanced: sends and receives each message at once: the same allocations, all freed.
  * Runs SECONDS seconds (0: until killed), then removes its queues (the kernel frees the
  * messages) and exits; SIGINT/SIGTERM also remove them. Prints "leak_msg PID ready" at start
@@ -52,7 +52,10 @@ int main(int argc, char **argv)
 	int balanced = strcmp(argv[1], "balanced") == 0;
 	long rate = atol(argv[2]);
 	double secs = atof(argv[3]);
-	long size = argc > 4 ? atol(argv[4]) : 200;
+	/* The default fills the object: bytes of it past the message would keep whatever an
+	 * earlier user left there, different from object to object, and split the leaked
+	 * messages into many groups when `leak --similar` groups the cache's objects. */
+	long size = argc > 4 ? atol(argv[4]) : 208;
 	struct { long mtype; char text[65536]; } *m = calloc(1, sizeof(*m));
 	long sent = 0;
 	if (!m || rate <= 0 || size <= 0 || size > 65536)
