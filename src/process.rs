@@ -320,6 +320,22 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        // A snapshot's `stat` is untrusted input: any bytes parse or are refused, never panic,
+        // and a valid line with its comm replaced keeps every other field.
+        #[test]
+        fn stat_parser_takes_any_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            comm in "\\PC{0,20}",
+        ) {
+            let _ = parse_stat(1, &bytes);
+            let line = format!("9 ({comm}) S 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 1 5 1 4096 8192 16384\n");
+            let p = parse_stat(9, line.as_bytes()).expect("a valid line parses");
+            proptest::prop_assert_eq!(p.comm, comm);
+            proptest::prop_assert_eq!((p.rss_pages, p.mm_key[..3].to_vec()), (Some(5), vec![4096, 8192, 16384]));
+        }
+    }
+
     #[test]
     fn snapshot_processes_without_stat() {
         let d = tempfile::tempdir().expect("tmp");

@@ -43,6 +43,11 @@ use std::path::{Path, PathBuf};
 pub const MAX_WORDS: usize = 512;
 /// PFNs per bitmap word.
 pub const PFNS_PER_WORD: u64 = 64;
+/// Pages per thread, and threads at most, for the kernel's share of a large set (kpageflags
+/// for the heads, the bitmap's words): every word costs the kernel a page lookup (and an rmap
+/// walk to mark or read it), and that work spreads over CPUs.
+const PART_MIN: usize = 16 << 10;
+const PART_THREADS: usize = 4;
 
 /// The open page_idle bitmap.
 #[derive(Debug)]
@@ -213,18 +218,16 @@ impl IdleBitmap {
     /// as not idle.
     pub fn read_pfns(&self, pfns: &[u64]) -> Result<Vec<bool>> {
         let mut need: Vec<u64> = pfns.iter().map(|p| p / PFNS_PER_WORD).collect();
-        // A process's pages come in physically close runs: drop their repeated words before
-        // sorting (a quarter of the pages, or far fewer, are left to sort).
+        // A process's pages come in physically close runs: dropping repeats of the previous
+        // word first leaves fewer to sort.
         need.dedup();
         need.sort_unstable();
         need.dedup();
         let have =
-            crate::threads::split_map(&need, pageset::PART_MIN, pageset::PART_THREADS, |part| {
-                self.read_needed(part)
-            })
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .concat();
+            crate::threads::split_map(&need, PART_MIN, PART_THREADS, |part| self.read_needed(part))
+                .into_iter()
+                .collect::<Result<Vec<_>>>()?
+                .concat();
         Ok(pfns
             .iter()
             .map(|p| {

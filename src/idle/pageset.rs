@@ -1,7 +1,7 @@
 //! The pages tracked by idle marking and reading: a process's present pages (per VMA), a PFN
 //! range or a memcg's pages, each tied to the folio head whose idle bit stands for it.
 
-use super::{IdleBitmap, drain_lru_batches};
+use super::{IdleBitmap, PART_MIN, PART_THREADS, drain_lru_batches};
 use crate::addr::{Pfn, VirtAddr, page_size};
 use crate::error::{Error, Result};
 use crate::kpage::{KpageFile, U64File};
@@ -11,12 +11,6 @@ use crate::pagemap::Pagemap;
 use crate::root::SysRoot;
 use std::io;
 use std::ops::Range;
-
-/// Pages per thread, and threads at most, for the kernel's share of a large set (kpageflags
-/// for the heads, the bitmap's words): every word costs the kernel a page lookup (and an rmap
-/// walk to mark or read it), and that work spreads over CPUs.
-pub(crate) const PART_MIN: usize = 16 << 10;
-pub(crate) const PART_THREADS: usize = 4;
 
 /// One tracked page: where it is mapped (when known), its PFN and the PFN whose idle bit
 /// stands for it (the folio head for THP tails, else itself).
