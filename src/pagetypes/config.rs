@@ -147,6 +147,20 @@ impl PipeOpts {
         }
     }
 
+    /// The flags page-types counts and lists for a present page (`add_page`'s transformation
+    /// and filters), or `None` when `-b` or `-c` leaves it out.
+    pub fn select(&self, flags: u64, cgroup: u64, pme: u64) -> Option<u64> {
+        let f = self.transform(flags, pme);
+        (self.bits_ok(f) && (self.cgroup == 0 || cgroup == self.cgroup)).then_some(f)
+    }
+
+    /// The same for a swapped entry (`walk_swap`: no kpageflags word, and no memcg, so any
+    /// `-c` leaves it out).
+    pub fn select_swap(&self, pme: u64) -> Option<u64> {
+        let f = self.transform(0, pme);
+        (self.bits_ok(f) && self.cgroup == 0).then_some(f)
+    }
+
     /// All `-b` filters pass.
     pub fn bits_ok(&self, flags: u64) -> bool {
         self.filters.iter().all(|&(mask, bits)| {

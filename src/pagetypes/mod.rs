@@ -22,11 +22,14 @@
 //! ```
 
 pub mod actions;
+mod batch;
 pub mod cerr;
 pub mod config;
 mod file;
+mod lines;
 pub mod metrics;
 pub mod options;
+mod ordered;
 pub mod parse;
 mod pfn;
 pub mod pid;
@@ -35,6 +38,7 @@ pub mod read;
 pub mod records;
 pub mod table;
 mod task;
+mod task_chunks;
 mod threaded;
 mod walk;
 

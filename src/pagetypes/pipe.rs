@@ -4,6 +4,7 @@
 use super::actions::Actions;
 pub use super::config::PipeOpts;
 use super::config::{Format, Out, Stop};
+use super::lines::{Line, Symbols, push_line};
 use super::records::{Columns, FlagSet, PageRange, Run};
 use super::table::{TABLE_FULL, Table, long_names, symbolic};
 use crate::kpageflags::PageFlags;
@@ -54,7 +55,7 @@ pub struct Pipe<'a> {
     warn: &'a mut dyn Write,
     pending: Run,
     line: Vec<u8>,
-    sym_cache: (u64, Vec<u8>),
+    sym: Symbols,
     /// The progress line, when enabled.
     pub progress: Option<Progress>,
 }
@@ -117,36 +118,6 @@ impl Progress {
     }
 }
 
-fn push_hex(v: &mut Vec<u8>, x: u64) {
-    let mut tmp = [0u8; 16];
-    let mut i = 16;
-    let mut x = x;
-    loop {
-        i -= 1;
-        tmp[i] = b"0123456789abcdef"[(x & 15) as usize];
-        x >>= 4;
-        if x == 0 {
-            break;
-        }
-    }
-    v.extend_from_slice(&tmp[i..]);
-}
-
-fn push_dec(v: &mut Vec<u8>, x: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = 20;
-    let mut x = x;
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (x % 10) as u8;
-        x /= 10;
-        if x == 0 {
-            break;
-        }
-    }
-    v.extend_from_slice(&tmp[i..]);
-}
-
 /// True when the records of `a` and `b` would list the same flag names.
 fn same_names(a: &Run, b: &Run) -> bool {
     let bits = |r: &Run| {
@@ -185,7 +156,7 @@ impl<'a> Pipe<'a> {
             warn,
             pending: Run::default(),
             line: Vec::with_capacity(128),
-            sym_cache: (0, Vec::new()),
+            sym: Symbols::default(),
             progress: None,
         }
     }
@@ -248,13 +219,9 @@ impl<'a> Pipe<'a> {
         pme: u64,
     ) -> Result<(), Stop> {
         let raw = flags;
-        let flags = self.o.transform(flags, pme);
-        if !self.o.bits_ok(flags) {
+        let Some(flags) = self.o.select(flags, cgroup, pme) else {
             return Ok(());
-        }
-        if self.o.cgroup != 0 && cgroup != self.o.cgroup {
-            return Ok(());
-        }
+        };
         if self.actions.any() {
             self.actions.page(offset, &mut *self.warn);
         }
@@ -284,10 +251,9 @@ impl<'a> Pipe<'a> {
 
     /// page-types' `walk_swap`.
     pub fn swap(&mut self, voffset: u64, pme: u64) -> Result<(), Stop> {
-        let flags = self.o.transform(0, pme);
-        if !self.o.bits_ok(flags) || self.o.cgroup != 0 {
+        let Some(flags) = self.o.select_swap(pme) else {
             return Ok(());
-        }
+        };
         let off = PagemapEntry::from_raw(pme).swap_offset().unwrap_or(0);
         if self.o.list != 0 {
             let run = Run {
@@ -304,41 +270,13 @@ impl<'a> Pipe<'a> {
         self.count(flags, 1)
     }
 
-    /// The prefix columns of a listing line into `self.line` (cleared first).
-    fn prefix(&mut self, voffset: u64, cgroup: u64, mapcnt: u64) {
+    /// Write one listing line; a flag bit without a name ends the walk after the line's
+    /// prefix is written, as page-types printed it before failing.
+    fn put_line(&mut self, l: &Line) -> Result<(), Stop> {
         self.line.clear();
-        if self.o.show_pid {
-            push_hex(&mut self.line, voffset);
-            self.line.push(b'\t');
-        }
-        if self.o.show_file {
-            push_hex(&mut self.line, voffset);
-            self.line.push(b'\t');
-        }
-        if self.o.list_cgroup {
-            self.line.push(b'@');
-            push_dec(&mut self.line, cgroup);
-            self.line.push(b'\t');
-        }
-        if self.o.list_mapcnt {
-            push_dec(&mut self.line, mapcnt);
-            self.line.push(b'\t');
-        }
-    }
-
-    /// The symbolic string of `flags`, cached for the last value; on an unknown bit the
-    /// prefix already formatted reaches stdout (page-types printed it before failing).
-    fn symbolic_or_fail(&mut self, flags: u64) -> Result<(), Stop> {
-        if self.sym_cache.0 != flags || self.sym_cache.1.is_empty() {
-            match symbolic(flags) {
-                Ok(s) => self.sym_cache = (flags, s.into_bytes()),
-                Err(e) => {
-                    self.dest.put(&self.line)?;
-                    return Err(Stop::Fatal(e));
-                }
-            }
-        }
-        Ok(())
+        let r = push_line(&self.o, &mut self.line, &mut self.sym, l);
+        self.dest.put(&self.line)?;
+        r.map_err(Stop::Fatal)
     }
 
     /// One listed page (`-L`) or page for a run (`-l`).
@@ -367,13 +305,14 @@ impl<'a> Pipe<'a> {
         if self.o.format != Format::Classic {
             return self.record(r);
         }
-        self.prefix(r.voffset, r.cgroup, r.mapcnt);
-        self.symbolic_or_fail(r.shown)?;
-        push_hex(&mut self.line, r.index);
-        self.line.push(b'\t');
-        self.line.extend_from_slice(&self.sym_cache.1);
-        self.line.push(b'\n');
-        self.dest.put(&self.line)
+        self.put_line(&Line {
+            voffset: r.voffset,
+            cgroup: r.cgroup,
+            mapcnt: r.mapcnt,
+            index: r.index,
+            count: None,
+            shown: r.shown,
+        })
     }
 
     /// page-types' `show_page_range`. Runs of pages merge when page-types' flags, cgroup and
@@ -398,15 +337,14 @@ impl<'a> Pipe<'a> {
             if records {
                 self.record(&p)?;
             } else {
-                self.prefix(p.voffset, p.cgroup, p.mapcnt);
-                self.symbolic_or_fail(p.shown)?;
-                push_hex(&mut self.line, p.index);
-                self.line.push(b'\t');
-                push_hex(&mut self.line, p.count);
-                self.line.push(b'\t');
-                self.line.extend_from_slice(&self.sym_cache.1);
-                self.line.push(b'\n');
-                self.dest.put(&self.line)?;
+                self.put_line(&Line {
+                    voffset: p.voffset,
+                    cgroup: p.cgroup,
+                    mapcnt: p.mapcnt,
+                    index: p.index,
+                    count: Some(p.count),
+                    shown: p.shown,
+                })?;
             }
         }
         self.pending = r;

@@ -3,9 +3,10 @@
 //! kpagecount) of the present pages looked up in batches by persistent workers while the main
 //! thread reads the next pagemap batch and processes finished batches in order.
 
+use super::batch::{Batch, Entry};
 use super::config::{Config, Stop};
 use super::pipe::Pipe;
-use super::read::{Gather, MAX_RUN, MAX_SLOTS, Sides, Src, run_key};
+use super::read::{Sides, Src};
 use crate::addr::page_size;
 use crate::pagemap::PagemapEntry;
 use std::sync::{Mutex, mpsc};
@@ -48,8 +49,8 @@ pub(crate) fn walk(
     };
     std::thread::scope(|s| {
         let pool = (workers > 0).then(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            let (done_tx, done_rx) = mpsc::channel::<Job>();
+            let (tx, rx) = mpsc::channel::<Batch>();
+            let (done_tx, done_rx) = mpsc::channel::<Batch>();
             let rx = std::sync::Arc::new(Mutex::new(rx));
             for _ in 0..workers {
                 let (rx, done_tx) = (rx.clone(), done_tx.clone());
@@ -78,7 +79,7 @@ pub(crate) fn walk(
         });
         let mut w = TaskWalk {
             pm,
-            cur: Job::new(sides),
+            cur: Batch::new(sides, 2 * PM_BATCH as usize),
             free: Vec::new(),
             made: 1,
             pool,
@@ -103,15 +104,15 @@ const SCAN_WINDOW: u64 = 64 << 10;
 /// More lookup workers than this gain nothing: the kernel's kpageflags reads scale with CPUs
 /// but the main thread's in-order processing does not.
 const MAX_WORKERS: usize = 8;
-/// A worker's stack: it runs only [`Job::run`] (no recursion, small frames).
+/// A worker's stack: it runs only [`Batch::run`] (no recursion, small frames).
 const WORKER_STACK: usize = 64 << 10;
 
 struct Pool {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Batch>,
     /// The workers' queue: the main thread takes a batch no worker has started rather than
     /// wait (on a busy machine a worker may not get a CPU for milliseconds).
-    queue: std::sync::Arc<Mutex<mpsc::Receiver<Job>>>,
-    done: mpsc::Receiver<Job>,
+    queue: std::sync::Arc<Mutex<mpsc::Receiver<Batch>>>,
+    done: mpsc::Receiver<Batch>,
     /// Batches in circulation at most: one per worker, one queued that the main thread can
     /// look up itself while it waits, and the one being filled. (With one per worker only, a
     /// single worker's lookups never overlapped the main thread's: 2 threads ran as 1.15 CPUs.)
@@ -121,9 +122,9 @@ struct Pool {
 struct TaskWalk {
     pm: Src,
     /// The batch being filled.
-    cur: Job,
+    cur: Batch,
     /// Batches done with, for reuse.
-    free: Vec<Job>,
+    free: Vec<Batch>,
     /// Batches allocated so far.
     made: usize,
     pool: Option<Pool>,
@@ -131,7 +132,7 @@ struct TaskWalk {
     sent: u64,
     next: u64,
     /// Batches back from the workers out of order.
-    ready: Vec<Job>,
+    ready: Vec<Batch>,
     /// A batch's processing failed: nothing after it may be processed.
     failed: bool,
     buf: Vec<u64>,
@@ -139,104 +140,6 @@ struct TaskWalk {
     scan_ok: bool,
     /// Populated pagemap entries read (a window's share tells dense from sparse).
     present: u64,
-}
-
-/// One batch of pagemap entries with its lookups; owned, so a worker can fill it.
-struct Job {
-    seq: u64,
-    pending: Vec<(u64, u64)>,
-    keys: Vec<u64>,
-    gflags: Gather,
-    gcg: Gather,
-    gcnt: Gather,
-}
-
-impl Job {
-    /// A batch with room for the most entries it can hold, allocated once by the main thread
-    /// (a worker that grew a buffer would do it in its own malloc arena, which stays resident).
-    fn new(sides: &Sides) -> Job {
-        // a batch is sent once it holds PM_BATCH entries, after a read of up to PM_BATCH more
-        let cap = 2 * PM_BATCH as usize;
-        const { assert!(2 * PM_BATCH as usize <= MAX_SLOTS) };
-        Job {
-            seq: 0,
-            pending: Vec::with_capacity(cap),
-            keys: Vec::with_capacity(cap),
-            gflags: Gather::with_capacity(cap),
-            gcg: Gather::with_capacity(if sides.cgroup.is_some() { cap } else { 0 }),
-            gcnt: Gather::with_capacity(if sides.count.is_some() { cap } else { 0 }),
-        }
-    }
-
-    fn run(&mut self, sides: &Sides) {
-        self.keys.clear();
-        // runs of consecutive PFNs in consecutive slots, one key each
-        let mut run: Option<(u64, usize, usize)> = None;
-        let keys = &mut self.keys;
-        let mut push = |r: Option<(u64, usize, usize)>| {
-            if let Some(k) = r.and_then(|(pfn, slot, len)| run_key(pfn, slot, len)) {
-                keys.push(k);
-            }
-        };
-        for (slot, &(_, e)) in self.pending.iter().enumerate() {
-            let pfn = PagemapEntry::from_raw(e).pfn().map(|p| p.0);
-            match (&mut run, pfn) {
-                (Some((p0, s0, len)), Some(pfn))
-                    if *p0 + *len as u64 == pfn && *s0 + *len == slot && *len < MAX_RUN =>
-                {
-                    *len += 1;
-                }
-                _ => {
-                    push(run.take());
-                    run = pfn.map(|p| (p, slot, 1));
-                }
-            }
-        }
-        push(run);
-        self.keys.sort_unstable();
-        let slots = self.pending.len();
-        self.gflags.load(&sides.flags, &self.keys, slots);
-        if let Some(cg) = &sides.cgroup {
-            self.gcg.load(cg, &self.keys, slots);
-        }
-        if let Some(ct) = &sides.count {
-            self.gcnt.load(ct, &self.keys, slots);
-        }
-    }
-
-    /// page-types' per-entry work for the batch, in order.
-    fn process(&self, sides: &Sides, pipe: &mut Pipe<'_>) -> Result<(), Stop> {
-        for (slot, &(vpn, e)) in self.pending.iter().enumerate() {
-            let pme = PagemapEntry::from_raw(e);
-            let pfn = pme.pfn().map_or(0, |p| p.0);
-            if pfn != 0
-                && let Some(flags) = self
-                    .gflags
-                    .get(&sides.flags, &sides.flags_name, slot, pfn)?
-            {
-                let cg = match &sides.cgroup {
-                    Some(s) => self
-                        .gcg
-                        .get(s, &sides.flags_name, slot, pfn)?
-                        .ok_or_else(|| {
-                            Stop::Fatal(b"kpagecgroup returned fewer pages than expected".to_vec())
-                        })?,
-                    None => 0,
-                };
-                let ct = match &sides.count {
-                    Some(s) => self.gcnt.get(s, &s.name, slot, pfn)?.ok_or_else(|| {
-                        Stop::Fatal(b"kpagecount returned fewer pages than expected".to_vec())
-                    })?,
-                    None => 0,
-                };
-                pipe.add_page(vpn, pfn, flags, cg, ct, e)?;
-            }
-            if pme.swapped() {
-                pipe.swap(vpn, e)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 impl TaskWalk {
@@ -389,11 +292,13 @@ impl TaskWalk {
             Some(j) => j,
             None if self.made < jobs => {
                 self.made += 1;
-                Job::new(sides)
+                Batch::new(sides, 2 * PM_BATCH as usize)
             }
             None => {
                 self.complete_one(sides, pipe)?;
-                self.free.pop().unwrap_or_else(|| Job::new(sides))
+                self.free
+                    .pop()
+                    .unwrap_or_else(|| Batch::new(sides, 2 * PM_BATCH as usize))
             }
         };
         std::mem::swap(&mut job, &mut self.cur);
@@ -449,12 +354,22 @@ impl TaskWalk {
         &mut self,
         sides: &Sides,
         pipe: &mut Pipe<'_>,
-        job: Option<&Job>,
+        job: Option<&Batch>,
     ) -> Result<(), Stop> {
         if self.failed {
             return Ok(());
         }
-        let r = job.unwrap_or(&self.cur).process(sides, pipe);
+        let r = job.unwrap_or(&self.cur).each(sides, |e| match e {
+            Entry::Page {
+                vpn,
+                pfn,
+                flags,
+                cgroup,
+                mapcnt,
+                pme,
+            } => pipe.add_page(vpn, pfn, flags, cgroup, mapcnt, pme),
+            Entry::Swap { vpn, pme } => pipe.swap(vpn, pme),
+        });
         self.failed = r.is_err();
         r
     }

@@ -1,20 +1,20 @@
 //! The threaded summary walk of a PFN range: chunks claimed in order by persistent workers
-//! (each with its own descriptors), counted per thread and merged in chunk order, so the
-//! summary's rows come out in the single pass's first-seen order.
+//! (each with its own descriptors), counted per thread and merged in chunk order
+//! ([`in_order`]), so the summary's rows come out in the single pass's first-seen order.
 
 use super::cerr::strerror;
 use super::config::{Invocation, Stop};
+use super::ordered::{Tally, in_order};
 use super::pfn::{BATCH, CHUNK};
 
 use super::pipe::{Pipe, PipeOpts};
 use super::read::{Sides, Src};
 use std::fs::File;
 use std::path::Path;
-use std::sync::{Condvar, Mutex};
 
 /// What one chunk found: values in first-seen order with their counts, and how it ended.
 struct ChunkOut {
-    seen: Vec<(u64, u64)>,
+    tally: Tally,
     end: Option<Result<(), Stop>>, // None: full chunk; Some(Ok): end of file; Some(Err): fatal
 }
 
@@ -22,10 +22,12 @@ struct ChunkOut {
 const READ_WORDS: usize = 8 << 10;
 const _: () = assert!(READ_WORDS as u64 <= BATCH);
 
-struct Shared {
-    next: u64,
-    done: std::collections::BTreeMap<u64, ChunkOut>,
-    stop: bool,
+/// A worker's files and buffers.
+struct Worker {
+    flags: Src,
+    cgroup: Option<Src>,
+    buf: Vec<u64>,
+    cgi: Vec<u64>,
 }
 
 /// The threaded summary walk of `from..to`: chunks are claimed in order, counted per
@@ -41,21 +43,9 @@ pub(crate) fn walk(
     to: u64,
 ) -> Result<bool, Stop> {
     let threads = inv.threads.clamp(1, 256);
-    // words a read: a pread costs what ~9 words cost, so 8Ki words make the calls' share
-    // noise while keeping each thread's buffer at 64 KiB
-    let per_thread = READ_WORDS;
     let nchunks = (to - from).div_ceil(CHUNK);
-    let window = 4 * threads as u64;
-    let state = Mutex::new(Shared {
-        next: 0,
-        done: Default::default(),
-        stop: false,
-    });
-    let cv = Condvar::new();
     let o = pipe.o.clone();
     let cg_path = inv.root.kpagecgroup();
-    let mut merged = 0u64;
-    let mut result: Result<bool, Stop> = Ok(true);
     // separate descriptors per thread (fresh opens; a shared duplicate if that fails)
     let reopen = |path: &Path, src: &Src| -> Result<Src, Stop> {
         let file = File::open(path)
@@ -66,154 +56,70 @@ pub(crate) fn walk(
             name: src.name.clone(),
         })
     };
-    let mut files = Vec::with_capacity(threads);
+    let mut workers = Vec::with_capacity(threads);
     for _ in 0..threads {
-        let flags = reopen(flags_path, &sides.flags)?;
         let cgroup = match &sides.cgroup {
             Some(c) => Some(reopen(&cg_path, c)?),
             None => None,
         };
-        files.push((flags, cgroup));
+        // words a read: a pread costs what ~9 words cost, so 8Ki words make the calls'
+        // share noise while keeping each thread's buffer at 64 KiB
+        workers.push(Worker {
+            flags: reopen(flags_path, &sides.flags)?,
+            buf: vec![0u64; READ_WORDS],
+            cgi: vec![0u64; if cgroup.is_some() { READ_WORDS } else { 0 }],
+            cgroup,
+        });
     }
-    std::thread::scope(|s| {
-        for (flags, cgroup) in files {
-            let (state, cv, o) = (&state, &cv, &o);
-            s.spawn(move || {
-                let mut buf = vec![0u64; per_thread];
-                let mut cgi = vec![0u64; if cgroup.is_some() { per_thread } else { 0 }];
-                loop {
-                    let k = {
-                        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                        loop {
-                            if st.stop || st.next >= nchunks {
-                                return;
-                            }
-                            if st.done.len() as u64 <= window {
-                                break;
-                            }
-                            st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
-                        }
-                        st.next += 1;
-                        st.next - 1
-                    };
-                    let cs = from + k * CHUNK;
-                    let ce = (cs + CHUNK).min(to);
-                    let r = chunk(
-                        o,
-                        &flags,
-                        cgroup.as_ref(),
-                        origin,
-                        cs,
-                        ce,
-                        &mut buf,
-                        &mut cgi,
-                    );
-                    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                    if r.end.is_some() {
-                        // nothing after an end of file or an error matters
-                        st.next = st.next.max(nchunks);
-                    }
-                    st.done.insert(k, r);
-                    cv.notify_all();
-                }
-            });
-        }
-        // merge in chunk order
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        while merged < nchunks {
-            match st.done.remove(&merged) {
-                Some(r) => {
-                    cv.notify_all();
-                    for (v, n) in r.seen {
-                        if let Err(e) = pipe.count(v, n) {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                    if result.is_err() {
-                        break;
-                    }
-                    merged += 1;
-                    pipe.tick(from - origin + merged * CHUNK);
-                    match r.end {
-                        None => {}
-                        Some(Ok(())) => {
-                            result = Ok(false);
-                            break;
-                        }
-                        Some(Err(e)) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
-                None => {
-                    if st.next >= nchunks && st.done.is_empty() && merged >= st.next {
-                        break;
-                    }
-                    st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+    let mut merged = 0u64;
+    let mut result: Result<bool, Stop> = Ok(true);
+    in_order(
+        workers,
+        nchunks,
+        4 * threads,
+        |w: &mut Worker, k| {
+            let cs = from + k * CHUNK;
+            let ce = (cs + CHUNK).min(to);
+            let r = chunk(&o, w, origin, cs, ce);
+            let last = r.end.is_some();
+            (r, last)
+        },
+        |r: ChunkOut| {
+            for &(v, n, _) in &r.tally.seen {
+                if let Err(e) = pipe.count(v, n) {
+                    result = Err(e);
+                    return false;
                 }
             }
-        }
-        st.stop = true;
-        cv.notify_all();
-    });
+            merged += 1;
+            pipe.tick(from - origin + merged * CHUNK);
+            match r.end {
+                None => true,
+                Some(Ok(())) => {
+                    result = Ok(false);
+                    false
+                }
+                Some(Err(e)) => {
+                    result = Err(e);
+                    false
+                }
+            }
+        },
+    );
     result
 }
 
-struct Local {
-    seen: Vec<(u64, u64)>,
-    last: usize,
-}
-
-impl Local {
-    fn add(&mut self, v: u64, n: u64) {
-        if let Some(e) = self.seen.get_mut(self.last)
-            && e.0 == v
-        {
-            e.1 += n;
-            return;
-        }
-        match self.seen.iter().position(|e| e.0 == v) {
-            Some(i) => {
-                self.seen[i].1 += n;
-                self.last = i;
-            }
-            None => {
-                self.seen.push((v, n));
-                self.last = self.seen.len() - 1;
-            }
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn chunk(
-    o: &PipeOpts,
-    flags: &Src,
-    cgroup: Option<&Src>,
-    origin: u64,
-    cs: u64,
-    ce: u64,
-    buf: &mut [u64],
-    cgi: &mut [u64],
-) -> ChunkOut {
-    let mut out = Local {
-        seen: Vec::new(),
-        last: 0,
-    };
+fn chunk(o: &PipeOpts, w: &mut Worker, origin: u64, cs: u64, ce: u64) -> ChunkOut {
+    let (flags, cgroup, buf, cgi) = (&w.flags, w.cgroup.as_ref(), &mut w.buf, &mut w.cgi);
+    let mut out = Tally::default();
     // one batch's counts, kept for the next batch (no allocation per batch)
-    let mut batch = Local {
-        seen: Vec::with_capacity(64),
-        last: 0,
-    };
+    let mut batch = Tally::default();
     let mut index = cs;
     while index < ce {
         // one page-types batch, read in pieces; its pages count only if all of it reads
         let bstart = origin.wrapping_add((index.wrapping_sub(origin) / BATCH) * BATCH);
         let bend = bstart.wrapping_add(BATCH).min(ce);
-        batch.seen.clear();
-        batch.last = 0;
+        batch.clear();
         let mut at = index;
         let mut eof = false;
         while at < bend {
@@ -265,7 +171,7 @@ fn chunk(
                 }
                 let f = o.transform(w, 0);
                 if o.bits_ok(f) && (o.cgroup == 0 || cg == o.cgroup) {
-                    batch.add(f, (j - i) as u64);
+                    batch.add(f, (j - i) as u64, 0);
                 }
                 i = j;
             }
@@ -275,8 +181,8 @@ fn chunk(
                 break;
             }
         }
-        for &(v, n) in &batch.seen {
-            out.add(v, n);
+        for &(v, n, _) in &batch.seen {
+            out.add(v, n, 0);
         }
         if eof {
             return finish(out, Some(Ok(())));
@@ -286,6 +192,6 @@ fn chunk(
     finish(out, None)
 }
 
-fn finish(l: Local, end: Option<Result<(), Stop>>) -> ChunkOut {
-    ChunkOut { seen: l.seen, end }
+fn finish(tally: Tally, end: Option<Result<(), Stop>>) -> ChunkOut {
+    ChunkOut { tally, end }
 }

@@ -4,7 +4,7 @@
 use super::config::{Config, Format, Invocation, Mode, Out, Stop, os};
 use super::pipe::{Pipe, Progress};
 use super::read::{Sides, Src, checked_open};
-use super::{file, metrics, pfn, task, threaded};
+use super::{file, metrics, pfn, task, task_chunks, threaded};
 use crate::addr::page_size;
 use crate::iomem::Iomem;
 use std::io::Write;
@@ -173,7 +173,11 @@ fn walk_addr_ranges(
                 }
             }
         } else {
-            task::walk(inv.threads, c, sides, pipe, off, size)?;
+            if task_chunks::fits(pipe) {
+                task_chunks::walk(inv.threads, c, sides, pipe, off, size)?;
+            } else {
+                task::walk(inv.threads, c, sides, pipe, off, size)?;
+            }
         }
     }
     pipe.end_progress();
