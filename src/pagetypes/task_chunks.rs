@@ -18,9 +18,9 @@ use std::sync::Mutex;
 /// Virtual pages a chunk covers: a summary's chunks are one PAGEMAP_SCAN window; a listing's
 /// hold the text of at most this many pages until their turn (~75 bytes a line).
 const SUMMARY_CHUNK: u64 = 64 << 10;
-const LISTING_CHUNK: u64 = 4 << 10;
+const LISTING_CHUNK: u64 = 1 << 10;
 /// Present entries looked up at once (sorted, read in coalesced spans).
-const SUB_BATCH: usize = 8 << 10;
+const SUB_BATCH: usize = 4 << 10;
 
 /// True when the chunked walk gives page-types' output: nothing is done to the pages
 /// (`-X`, `-x`, `-i` act in page order) and the listing, if any, is of pages in page-types'
@@ -179,7 +179,7 @@ struct Worker {
 impl Worker {
     fn new(sides: &Sides) -> Worker {
         Worker {
-            batch: Batch::new(sides, 2 * SUB_BATCH),
+            batch: Batch::new(sides, SUB_BATCH),
             buf: vec![0; SUB_BATCH],
             regions: Vec::new(),
             scan_ok: true,
@@ -283,7 +283,9 @@ impl Worker {
         present: &mut u64,
     ) -> Result<bool, Stop> {
         while from < to {
-            let want = (to - from).min(SUB_BATCH as u64) as usize;
+            // no more than the batch has room for: it never grows past SUB_BATCH entries
+            let room = SUB_BATCH - self.batch.pending.len();
+            let want = (to - from).min(room as u64) as usize;
             let n = pm.read(&mut self.buf[..want], from)?;
             if n == 0 {
                 return Ok(false);
