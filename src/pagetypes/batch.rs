@@ -8,17 +8,20 @@ use super::config::Stop;
 use super::read::{Gather, MAX_RUN, MAX_SLOTS, Sides, run_key};
 use crate::pagemap::PagemapEntry;
 
+/// A present page with its words (`add_page`'s arguments).
+pub(crate) struct Page {
+    pub vpn: u64,
+    pub pfn: u64,
+    pub flags: u64,
+    pub cgroup: u64,
+    pub mapcnt: u64,
+    pub pme: u64,
+}
+
 /// One entry of a batch, as page-types' `walk_vma` acts on it.
 pub(crate) enum Entry {
-    /// A present page with its words (`add_page`'s arguments).
-    Page {
-        vpn: u64,
-        pfn: u64,
-        flags: u64,
-        cgroup: u64,
-        mapcnt: u64,
-        pme: u64,
-    },
+    /// A present page whose kpageflags word exists.
+    Page(Page),
     /// A swapped page (`walk_swap`).
     Swap { vpn: u64, pme: u64 },
 }
@@ -122,14 +125,14 @@ impl Batch {
                     })?,
                     None => 0,
                 };
-                f(Entry::Page {
+                f(Entry::Page(Page {
                     vpn,
                     pfn,
                     flags,
                     cgroup,
                     mapcnt,
                     pme: e,
-                })?;
+                }))?;
             }
             if pme.swapped() {
                 f(Entry::Swap { vpn, pme: e })?;

@@ -2,6 +2,7 @@
 //! `show_page_range`), the listing formats and the summary output.
 
 use super::actions::Actions;
+use super::batch::Entry;
 pub use super::config::PipeOpts;
 use super::config::{Format, Out, Stop};
 use super::lines::{Line, Symbols, push_line};
@@ -240,6 +241,14 @@ impl<'a> Pipe<'a> {
             self.list(run)?;
         }
         self.count(flags, 1)
+    }
+
+    /// One entry of a process's batch: `add_page` or `walk_swap`.
+    pub(crate) fn entry(&mut self, e: Entry) -> Result<(), Stop> {
+        match e {
+            Entry::Page(p) => self.add_page(p.vpn, p.pfn, p.flags, p.cgroup, p.mapcnt, p.pme),
+            Entry::Swap { vpn, pme } => self.swap(vpn, pme),
+        }
     }
 
     /// Count `n` pages of (transformed) `flags` in the summary.

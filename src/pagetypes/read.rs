@@ -39,6 +39,17 @@ fn pread(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
 }
 
 impl Src {
+    /// The process's pagemap, for a walk of its own (a duplicate descriptor; `pread`s only).
+    pub fn pagemap(file: &File) -> Result<Src, Stop> {
+        let file = file.try_clone().map_err(|e| {
+            Stop::Fatal(format!("/proc/pid/pagemap: {}\n", super::cerr::strerror(&e)).into_bytes())
+        })?;
+        Ok(Src {
+            file,
+            name: "/proc/pid/pagemap".into(),
+        })
+    }
+
     /// `do_u64_read(fd, name, buf, index, buf.len())`: the number of words read.
     pub fn read(&self, buf: &mut [u64], index: u64) -> Result<usize, Stop> {
         self.read_named(&self.name, buf, index)

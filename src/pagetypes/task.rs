@@ -3,7 +3,7 @@
 //! kpagecount) of the present pages looked up in batches by persistent workers while the main
 //! thread reads the next pagemap batch and processes finished batches in order.
 
-use super::batch::{Batch, Entry};
+use super::batch::Batch;
 use super::config::{Config, Stop};
 use super::pipe::Pipe;
 use super::read::{Sides, Src};
@@ -41,12 +41,7 @@ pub(crate) fn walk(
             .min(span.div_ceil(PM_BATCH) as usize)
             .min(MAX_WORKERS)
     };
-    let pm = Src {
-        file: pm.try_clone().map_err(|e| {
-            Stop::Fatal(format!("/proc/pid/pagemap: {}\n", super::cerr::strerror(&e)).into_bytes())
-        })?,
-        name: "/proc/pid/pagemap".into(),
-    };
+    let pm = Src::pagemap(pm)?;
     std::thread::scope(|s| {
         let pool = (workers > 0).then(|| {
             let (tx, rx) = mpsc::channel::<Batch>();
@@ -359,17 +354,7 @@ impl TaskWalk {
         if self.failed {
             return Ok(());
         }
-        let r = job.unwrap_or(&self.cur).each(sides, |e| match e {
-            Entry::Page {
-                vpn,
-                pfn,
-                flags,
-                cgroup,
-                mapcnt,
-                pme,
-            } => pipe.add_page(vpn, pfn, flags, cgroup, mapcnt, pme),
-            Entry::Swap { vpn, pme } => pipe.swap(vpn, pme),
-        });
+        let r = job.unwrap_or(&self.cur).each(sides, |e| pipe.entry(e));
         self.failed = r.is_err();
         r
     }

@@ -72,12 +72,7 @@ pub(crate) fn walk(
     if n == 0 {
         return Ok(());
     }
-    let pm = Src {
-        file: pm.try_clone().map_err(|e| {
-            Stop::Fatal(format!("/proc/pid/pagemap: {}\n", super::cerr::strerror(&e)).into_bytes())
-        })?,
-        name: "/proc/pid/pagemap".into(),
-    };
+    let pm = Src::pagemap(pm)?;
     let o = pipe.o.clone();
     let workers = threads.clamp(1, 256).min(n.min(256) as usize);
     let states: Vec<Worker> = (0..workers).map(|_| Worker::new(sides)).collect();
@@ -316,22 +311,15 @@ impl Worker {
         let (tally, text, sym) = (&mut out.tally, &mut out.text, &mut self.sym);
         let r = self.batch.each(sides, |e| {
             let (line, shown) = match e {
-                Entry::Page {
-                    vpn,
-                    pfn,
-                    flags,
-                    cgroup,
-                    mapcnt,
-                    pme,
-                } => {
-                    let Some(shown) = o.select(flags, cgroup, pme) else {
+                Entry::Page(p) => {
+                    let Some(shown) = o.select(p.flags, p.cgroup, p.pme) else {
                         return Ok(());
                     };
                     let line = Line {
-                        voffset: vpn,
-                        cgroup,
-                        mapcnt,
-                        index: pfn,
+                        voffset: p.vpn,
+                        cgroup: p.cgroup,
+                        mapcnt: p.mapcnt,
+                        index: p.pfn,
                         count: None,
                         shown,
                     };
