@@ -14,9 +14,9 @@ use crate::root::SysRoot;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long the calling thread reads address spaces alone before starting the other workers.
-/// About what starting them costs here (a few hundred microseconds each, with their first
-/// allocations), so a short pass never pays it and a long one loses at most this much.
+/// How long the calling thread reads address spaces alone before starting the other workers:
+/// longer than a one-PFN pass that stops early takes here (about 0.1 ms), so that one never
+/// starts a thread, and short enough that a long pass loses little of its parallelism.
 pub(super) const INLINE_FOR: Duration = Duration::from_millis(1);
 
 /// The state the readers of one pass share.
