@@ -10,7 +10,8 @@
 //!    it that is not `COMPOUND_TAIL`. Processes mapping *any* page of the folio match, and each
 //!    match says which subpage it maps.
 //! 2. The folios become a sorted list of disjoint PFN intervals; a pagemap PFN is matched with a
-//!    bounds check and a binary search, so 1 PFN or 10,000 cost the same pass.
+//!    bounds check, a bitmap test over the targets' span and, for the few that pass, a binary
+//!    search, so 1 PFN or 10,000 cost about the same pass.
 //! 3. Processes are listed once ([`crate::process`]); kernel threads are skipped, processes
 //!    sharing one `mm` (CLONE_VM) are read once and reported under every sharing PID.
 //! 4. Per address space: `maps`; mappings larger than [`DIRECT_READ_MAX`] are narrowed to
