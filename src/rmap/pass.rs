@@ -1,6 +1,7 @@
 //! The pass of [`super::who`] over the address spaces: groups of processes sharing one `mm`
 //! taken one at a time from a shared cursor, first by the calling thread alone; worker threads
-//! join in only when that has not finished the pass within [`INLINE_FOR`].
+//! join in only when that has not finished the pass within [`INLINE_FOR`], or from the start
+//! for a pass known to be long (every address space read, [`LARGE_PAGES`] resident).
 //!
 //! Why not always start the workers: a one-PFN lookup usually ends (early stop) after a few
 //! small address spaces, in well under a millisecond, and starting and joining threads (each
@@ -18,6 +19,11 @@ use std::time::{Duration, Instant};
 /// longer than a one-PFN pass that stops early takes here (about 0.1 ms), so that one never
 /// starts a thread, and short enough that a long pass loses little of its parallelism.
 pub(super) const INLINE_FOR: Duration = Duration::from_millis(1);
+
+/// Resident pages (256 MiB of 4 KiB pages) from which a full pass starts its workers at once:
+/// several milliseconds of pagemap here (a 2 GiB process took ~15 ms), well past
+/// [`INLINE_FOR`].
+pub(super) const LARGE_PAGES: u64 = 1 << 16;
 
 /// The state the readers of one pass share.
 pub(super) struct Pass<'a> {
@@ -63,10 +69,11 @@ impl<'a> Pass<'a> {
     }
 
     /// Read every address space with up to `threads` readers, this thread being the first;
-    /// the others start only if the pass is still going after [`INLINE_FOR`].
+    /// the others start only if the pass is still going after [`INLINE_FOR`], or at once when
+    /// the pass cannot stop early and its address spaces are large (see [`Pass::is_large`]).
     pub(super) fn run(&self, threads: impl FnOnce() -> usize) -> Found {
         let mut mine = Found::default();
-        if !self.read(&mut mine, Some(Instant::now() + INLINE_FOR)) {
+        if !self.is_large() && !self.read(&mut mine, Some(Instant::now() + INLINE_FOR)) {
             return mine;
         }
         let left = self
@@ -103,6 +110,20 @@ impl<'a> Pass<'a> {
             merge_stats(&mut mine.stats, f.stats);
         }
         mine
+    }
+
+    /// A pass that will read every address space (no early stop) over at least
+    /// [`LARGE_PAGES`] resident pages: the deadline is checked only between address spaces,
+    /// so waiting for it could leave one large address space read alone while the others
+    /// wait. An early-stop pass reads the smallest first and usually ends long before.
+    fn is_large(&self) -> bool {
+        let resident = || {
+            self.groups
+                .iter()
+                .map(|g| g[0].rss_pages.unwrap_or(0))
+                .sum::<u64>()
+        };
+        !self.early && resident() >= LARGE_PAGES
     }
 
     /// Whether the pass ended early because every counted mapping was found.
