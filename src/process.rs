@@ -57,14 +57,17 @@ pub struct ListStats {
 /// Every process under `root`'s `proc/`, sorted by PID. Processes that exit while being listed
 /// are left out and counted in the returned [`ListStats`].
 ///
-/// One `open` and one `read` of `stat` per process (a buffer reused throughout): on a quiet
-/// machine the listing is most of a one-PFN `who`, so it is read with the fewest syscalls.
+/// On a quiet machine the listing is a good part of a one-PFN `who`, so each `stat` costs one
+/// `openat` relative to `proc/` (no path to build or walk), one `read` into a buffer reused
+/// throughout, and a `close`.
 pub fn list_with_stats(root: &SysRoot) -> Result<(Vec<ProcInfo>, ListStats)> {
     let dir = root.proc();
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    // If the directory cannot be opened as a file, each `stat` is opened by its path.
+    let dirfd = std::fs::File::open(dir).ok();
     let mut out = Vec::new();
     let mut stats = ListStats::default();
-    let mut buf = Vec::with_capacity(1024);
+    let mut buf = Vec::with_capacity(STAT_READ);
     for e in rd {
         let Ok(e) = e else {
             stats.unreadable += 1;
@@ -76,18 +79,20 @@ pub fn list_with_stats(root: &SysRoot) -> Result<(Vec<ProcInfo>, ListStats)> {
         if pid == 0 {
             continue;
         }
-        match read_stat(root, pid, &mut buf) {
-            Ok(Some(info)) => out.push(info),
-            Ok(None) => stats.unreadable += 1,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    || e.raw_os_error() == Some(libc::ESRCH) =>
-            {
-                match from_status(root, pid) {
-                    Some(info) => out.push(info),
-                    None => stats.exited += 1,
-                }
-            }
+        let read = match &dirfd {
+            Some(d) => open_stat_at(d, pid),
+            None => std::fs::File::open(root.pid_file(pid, "stat")),
+        }
+        .and_then(|f| read_stat_file(f, &mut buf, root.is_live()));
+        match read {
+            Ok(()) => match parse_stat(pid, &buf) {
+                Some(info) => out.push(info),
+                None => stats.unreadable += 1,
+            },
+            Err(e) if is_gone(&e) => match from_status(root, pid) {
+                Some(info) => out.push(info),
+                None => stats.exited += 1,
+            },
             Err(_) => stats.unreadable += 1,
         }
     }
@@ -95,14 +100,64 @@ pub fn list_with_stats(root: &SysRoot) -> Result<(Vec<ProcInfo>, ListStats)> {
     Ok((out, stats))
 }
 
+/// The most bytes one `read` of `stat` asks for: a line is a few hundred bytes (52 numbers and
+/// a comm of at most 64 bytes), so a live one always fits.
+const STAT_READ: usize = 4096;
+
+fn is_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Open `PID/stat` relative to the open `proc/` directory `dir`.
+fn open_stat_at(dir: &std::fs::File, pid: u32) -> std::io::Result<std::fs::File> {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut name = [0u8; 24];
+    let mut w = &mut name[..];
+    // "4294967295/stat" and its NUL fit in 24 bytes.
+    write!(w, "{pid}/stat\0")?;
+    // SAFETY: `name` holds a NUL-terminated path; openat reads it and the directory's
+    // descriptor, which `dir` keeps open for the call.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Read a `stat` file into `buf`. A live one is generated whole by the first read (a
+/// seq_file `single_open` with room to spare) and ends in its newline: that read is enough.
+/// Otherwise (a snapshot's file, or a line longer than one read) read to the end, at most
+/// `MAX_STATUS` bytes (a damaged snapshot's file).
+fn read_stat_file(mut f: std::fs::File, buf: &mut Vec<u8>, live: bool) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    let mut chunk = [0u8; STAT_READ];
+    loop {
+        let n = match f.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let room = (MAX_STATUS as usize).saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..n.min(room)]);
+        if n == 0 || n >= room || (live && buf.ends_with(b"\n")) {
+            return Ok(());
+        }
+    }
+}
+
 /// Read and parse `stat` of `pid` into `buf`: `Ok(None)` when it does not parse.
 fn read_stat(root: &SysRoot, pid: u32, buf: &mut Vec<u8>) -> std::io::Result<Option<ProcInfo>> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(root.pid_file(pid, "stat"))?;
-    buf.clear();
-    // `stat` is one line of a few hundred bytes (comm is at most 64): one read, and a second
-    // that sees its end; `take` bounds a damaged snapshot's file.
-    (&mut f).take(MAX_STATUS).read_to_end(buf)?;
+    let f = std::fs::File::open(root.pid_file(pid, "stat"))?;
+    read_stat_file(f, buf, root.is_live())?;
     Ok(parse_stat(pid, buf))
 }
 
@@ -114,23 +169,27 @@ fn parse_stat(pid: u32, line: &[u8]) -> Option<ProcInfo> {
     if close < open {
         return None;
     }
-    let comm = String::from_utf8_lossy(&line[open + 1..close]).into_owned();
     let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
-    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // Field N of proc(5) (1-based; `state` is field 3, f[0]).
-    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-    let flags = field(9)?;
+    // Field N of proc(5) (1-based; `state` is field 3) at index N; only those used are parsed
+    // (`None`: absent or not a number), in one pass without collecting the fields.
+    let mut f = [None::<u64>; LAST_FIELD + 1];
+    for (n, v) in (3..=LAST_FIELD).zip(rest.split_ascii_whitespace()) {
+        if matches!(n, 9 | 24 | 26..=28 | 45..=50) {
+            f[n] = v.parse::<u64>().ok();
+        }
+    }
+    let flags = f[9]?;
     // Fields 45-50 exist since Linux 3.3; zero keeps an older kernel's processes unmerged
     // only if every field is zero, which the first three never are for a user process.
-    let o = |n: usize| field(n).unwrap_or(0);
+    let o = |n: usize| f[n].unwrap_or(0);
     Some(ProcInfo {
         pid,
-        comm,
+        comm: String::from_utf8_lossy(&line[open + 1..close]).into_owned(),
         kernel_thread: flags as u32 & PF_KTHREAD != 0,
         mm_key: [
-            field(26)?,
-            field(27)?,
-            field(28)?,
+            f[26]?,
+            f[27]?,
+            f[28]?,
             o(45),
             o(46),
             o(47),
@@ -138,9 +197,12 @@ fn parse_stat(pid: u32, line: &[u8]) -> Option<ProcInfo> {
             o(49),
             o(50),
         ],
-        rss_pages: field(24),
+        rss_pages: f[24],
     })
 }
+
+/// The last field of `stat` [`parse_stat`] reads (`env_end`).
+const LAST_FIELD: usize = 50;
 
 /// Every process under `root`'s `proc/`, sorted by PID (see [`list_with_stats`]).
 pub fn list(root: &SysRoot) -> Result<Vec<ProcInfo>> {
@@ -156,12 +218,7 @@ pub fn get(root: &SysRoot, pid: u32) -> Result<ProcInfo> {
             &path,
             std::io::Error::new(std::io::ErrorKind::InvalidData, "not a stat line"),
         )),
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                || e.raw_os_error() == Some(libc::ESRCH) =>
-        {
-            from_status(root, pid).ok_or(Error::NoSuchProcess { pid })
-        }
+        Err(e) if is_gone(&e) => from_status(root, pid).ok_or(Error::NoSuchProcess { pid }),
         Err(e) => Err(Error::io(&path, e)),
     }
 }

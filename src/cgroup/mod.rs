@@ -20,7 +20,7 @@ pub use records::{LookupRecord, PagesRecord, lookup, pages_metrics, pages_record
 
 use crate::error::{Error, Result};
 use crate::root::SysRoot;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -137,6 +137,34 @@ impl CgroupIndex {
         Ok(idx)
     }
 
+    /// An index for resolving these memcg inodes (kpagecgroup words) only: [`CgroupIndex::memcg`]
+    /// answers for each of them as [`CgroupIndex::build`]'s index would, other lookups may
+    /// miss. On the live system the walk ends once every inode is found, the memory
+    /// controller's hierarchy walked first (a directory there is `memcg`'s answer; an inode
+    /// it lacks falls back to the other hierarchies, walked in mount order, as in `build`).
+    /// A lookup of a few pages then visits a few directories, not every cgroup of the host.
+    pub fn build_for(root: &SysRoot, inodes: &[u64]) -> Result<CgroupIndex> {
+        if root.snapshot_dir().is_some() {
+            return CgroupIndex::build(root);
+        }
+        let mut wanted: HashSet<u64> = inodes.iter().copied().filter(|&i| i != 0).collect();
+        let hs = mounted_hierarchies(root)?;
+        let memcg_kind = memcg_kind_of(&hs);
+        let mut idx = CgroupIndex::default();
+        let first = hs.iter().filter(|h| Some(h.kind) == memcg_kind);
+        let rest = hs.iter().filter(|h| Some(h.kind) != memcg_kind);
+        for h in first.chain(rest) {
+            if wanted.is_empty() {
+                break;
+            }
+            idx.walk_until(&h.mount, h.kind, Some(&mut wanted));
+        }
+        idx.memcg_kind = memcg_kind;
+        idx.mounts = hs;
+        idx.live = true;
+        Ok(idx)
+    }
+
     fn load_table(&mut self, text: &str, path: &Path) -> Result<()> {
         for (i, line) in text.lines().enumerate() {
             let mut f = line.splitn(3, '\t');
@@ -171,6 +199,17 @@ impl CgroupIndex {
     /// Walk a hierarchy iteratively (cgroup trees can be deep); unreadable directories
     /// (removed mid-walk) are skipped.
     fn walk(&mut self, mount: &Path, kind: &'static str) {
+        self.walk_until(mount, kind, None);
+    }
+
+    /// [`Self::walk`], ending as soon as every inode of `wanted` was found (each found one is
+    /// removed from it).
+    fn walk_until(
+        &mut self,
+        mount: &Path,
+        kind: &'static str,
+        mut wanted: Option<&mut HashSet<u64>>,
+    ) {
         let mut stack = vec![mount.to_path_buf()];
         while let Some(dir) = stack.pop() {
             let Ok(meta) = std::fs::metadata(&dir) else {
@@ -181,6 +220,12 @@ impl CgroupIndex {
                 hierarchy: kind,
                 path: dir.clone(),
             });
+            if let Some(w) = wanted.as_deref_mut()
+                && w.remove(&meta.ino())
+                && w.is_empty()
+            {
+                return;
+            }
             let Ok(rd) = std::fs::read_dir(&dir) else {
                 continue;
             };
@@ -444,6 +489,68 @@ mod tests {
             e.to_string(),
             "snap/cgroup-inodes.tsv:1: expected INODE<TAB>v2|v1-memory<TAB>PATH"
         );
+    }
+
+    #[test]
+    fn walk_until_stops_once_every_wanted_inode_is_found() {
+        let d = tempfile::tempdir().expect("tmp");
+        for p in ["a/b", "c/d", "e"] {
+            std::fs::create_dir_all(d.path().join(p)).expect("mkdir");
+        }
+        let ino = |p: &str| inode_of(&d.path().join(p)).expect("ino");
+        let mut full = CgroupIndex::default();
+        full.walk(d.path(), "v2");
+        assert_eq!(full.iter().count(), 6);
+        for want in [vec!["a/b"], vec!["c/d", "e"], vec![""]] {
+            let mut wanted: HashSet<u64> = want.iter().map(|p| ino(p)).collect();
+            let mut part = CgroupIndex::default();
+            part.walk_until(d.path(), "v2", Some(&mut wanted));
+            assert!(wanted.is_empty(), "{want:?}");
+            for p in &want {
+                assert_eq!(part.path_of(ino(p)), full.path_of(ino(p)), "{p}");
+            }
+            // Stopped early: fewer directories than the whole tree, unless the last was wanted.
+            assert!(part.iter().count() <= full.iter().count());
+        }
+        // The root alone: found first, nothing else visited.
+        let mut wanted = HashSet::from([ino("")]);
+        let mut part = CgroupIndex::default();
+        part.walk_until(d.path(), "v2", Some(&mut wanted));
+        assert_eq!(part.iter().count(), 1);
+        // An inode that is not there: the whole tree is walked.
+        let mut wanted = HashSet::from([u64::MAX]);
+        let mut part = CgroupIndex::default();
+        part.walk_until(d.path(), "v2", Some(&mut wanted));
+        assert_eq!((part.iter().count(), wanted.len()), (6, 1));
+    }
+
+    #[test]
+    fn build_for_answers_as_build_on_the_live_system() {
+        let root = SysRoot::live();
+        let Ok(full) = CgroupIndex::build(&root) else {
+            eprintln!("skipping: no cgroup hierarchy readable");
+            return;
+        };
+        let mut inodes: Vec<u64> = full.iter().map(|c| c.inode).collect();
+        inodes.sort_unstable();
+        // Each of the first cgroups alone, the rest in threes, and an inode nobody has.
+        let sets = inodes
+            .chunks(1)
+            .take(10)
+            .chain(inodes.chunks(3).skip(4))
+            .chain([&[u64::MAX - 1][..]]);
+        for set in sets {
+            // Cgroups come and go while the tests run: a mismatch counts only if a fresh
+            // full index agrees with the old one.
+            let same = |full: &CgroupIndex| {
+                let part = CgroupIndex::build_for(&root, set).expect("build_for");
+                set.iter().all(|&i| part.memcg(i) == full.memcg(i))
+            };
+            if !same(&full) {
+                let again = CgroupIndex::build(&root).expect("build");
+                assert!(same(&again), "build_for({set:?}) differs from build");
+            }
+        }
     }
 
     #[test]

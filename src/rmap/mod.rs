@@ -10,15 +10,16 @@
 //!    it that is not `COMPOUND_TAIL`. Processes mapping *any* page of the folio match, and each
 //!    match says which subpage it maps.
 //! 2. The folios become a sorted list of disjoint PFN intervals; a pagemap PFN is matched with a
-//!    bounds check and a binary search, so 1 PFN or 10,000 cost the same pass.
+//!    bounds check, a bitmap test over the targets' span and, for the few that pass, a binary
+//!    search, so 1 PFN or 10,000 cost about the same pass.
 //! 3. Processes are listed once ([`crate::process`]); kernel threads are skipped, processes
 //!    sharing one `mm` (CLONE_VM) are read once and reported under every sharing PID.
 //! 4. Per address space: `maps`; mappings larger than [`DIRECT_READ_MAX`] are narrowed to
 //!    their populated (present, non-zero-page) ranges with PAGEMAP_SCAN (Linux >= 6.7), smaller
 //!    ones are read whole (measured faster: a pagemap read over a hole is cheap and adjacent
 //!    small mappings merge into one read); then batched pagemap reads of those ranges. Without
-//!    PAGEMAP_SCAN every mapping is read whole, in batches. Address spaces are read by several
-//!    worker threads.
+//!    PAGEMAP_SCAN every mapping is read whole, in batches. Address spaces are read by the
+//!    calling thread, joined by worker threads when the pass lasts (see `pass`).
 //! 5. A process that exits mid-walk is skipped and counted ([`ScanStats::exited`]), one we may
 //!    not read (EACCES, or PFNs hidden without CAP_SYS_ADMIN) is counted in
 //!    [`ScanStats::denied`]; neither is fatal.
@@ -33,6 +34,7 @@
 //! ```
 
 mod notes;
+mod pass;
 mod records;
 mod scan;
 
@@ -43,10 +45,9 @@ use crate::kpageflags::PageFlags;
 use crate::maps::Vma;
 use crate::process::{self, ProcInfo};
 use crate::root::SysRoot;
-use scan::{Intervals, MmScan, scan_mm};
+use pass::Pass;
+use scan::Intervals;
 use serde::Serialize;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::folio::folio_of;
 pub use crate::folio::{Folio, FolioKind, MAX_FOLIO_PAGES};
@@ -269,9 +270,7 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
         });
     }
 
-    let threads = crate::threads::pick(q.threads, 8).clamp(1, groups.len().max(1));
     let mut groups = groups;
-    let next = AtomicUsize::new(0);
     // Early stop: when every target is a small page that kpagecount says is mapped, the pass
     // ends once that many mappings (one per address space) have been found for each.
     let early = !q.exhaustive
@@ -285,82 +284,16 @@ pub fn who(root: &SysRoot, q: &Query) -> Result<Report> {
         // spaces first (resident pages from the listing's `stat`), so a page of a small
         // process is found without waiting for the large ones, and a large one being read
         // when the last mapping turns up is left at its next batch (see scan_mm's `stop`).
-        let mut sized: Vec<(u64, Vec<&ProcInfo>)> = groups
-            .into_iter()
-            .map(|g| (g[0].rss_pages.unwrap_or(u64::MAX), g))
-            .collect();
-        sized.sort_by_key(|(n, g)| (*n, g[0].pid));
-        groups = sized.into_iter().map(|(_, g)| g).collect();
+        groups.sort_by_key(|g| (g[0].rss_pages.unwrap_or(u64::MAX), g[0].pid));
     }
-    let found: Vec<AtomicU64> = targets.iter().map(|_| AtomicU64::new(0)).collect();
-    let remaining = AtomicUsize::new(targets.iter().filter(|t| !t.past_end).count());
-    let done = AtomicBool::new(false);
-    let shared = Mutex::new((Vec::<Mapping>::new(), ScanStats::default()));
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                let mut local = Vec::new();
-                let mut st = ScanStats::default();
-                loop {
-                    if early && done.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(group) = groups.get(i) else { break };
-                    let leader = group[0];
-                    let stop = || early && done.load(Ordering::Relaxed);
-                    match scan_mm(root, leader.pid, &targets, &intervals, &stop) {
-                        Ok(MmScan::Done { runs, used_scan }) => {
-                            st.address_spaces += 1;
-                            st.pagemap_scan |= used_scan;
-                            if early {
-                                for r in runs.iter().filter(|r| r.maps_target(&targets)) {
-                                    let n = found[r.target].fetch_add(1, Ordering::Relaxed) + 1;
-                                    if n == targets[r.target].count
-                                        && remaining.fetch_sub(1, Ordering::Relaxed) == 1
-                                    {
-                                        done.store(true, Ordering::Relaxed);
-                                    }
-                                }
-                            }
-                            for r in runs {
-                                for p in group {
-                                    local.push(Mapping {
-                                        pid: p.pid,
-                                        comm: p.comm.clone(),
-                                        mm: leader.pid,
-                                        ..r.clone()
-                                    });
-                                }
-                            }
-                        }
-                        Ok(MmScan::Stopped) => {}
-                        Ok(MmScan::NoMm) => st.exited += 1,
-                        Ok(MmScan::Hidden) => st.denied += 1,
-                        Err(e) if e.is_process_gone() && root.is_live() => st.exited += 1,
-                        // On a snapshot nothing exits: a missing file is a gap in it.
-                        Err(e) if e.is_process_gone() => {
-                            st.failed += 1;
-                            push_error(&mut st, snapshot_gap(root, leader.pid, &e));
-                        }
-                        Err(e) if is_permission(&e) => st.denied += 1,
-                        Err(e) => {
-                            st.failed += 1;
-                            push_error(&mut st, e.to_string());
-                        }
-                    }
-                }
-                if let Ok(mut g) = shared.lock() {
-                    g.0.append(&mut local);
-                    merge_stats(&mut g.1, st);
-                }
-            });
-        }
-    });
-    let (mut mappings, st) = shared.into_inner().unwrap_or_default();
-    merge_stats(&mut stats, st);
-    stats.stopped_early = early && done.load(Ordering::Relaxed);
-    mappings.sort_by_key(|m| (m.target, m.pid, m.vaddr));
+    let pass = Pass::new(root, &targets, &intervals, &groups, early);
+    // Asked only when the pass outlives its inline start (it reads cgroup files).
+    let found = pass.run(|| crate::threads::pick(q.threads, 8));
+    merge_stats(&mut stats, found.stats);
+    stats.stopped_early = pass.stopped_early();
+    let mut mappings = found.mappings;
+    // (target, pid, vaddr) is unique, so an unstable sort gives the one order.
+    mappings.sort_unstable_by_key(|m| (m.target, m.pid, m.vaddr));
     Ok(Report {
         pids: q.pids.clone(),
         comm: q.comm.clone(),
@@ -415,30 +348,14 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     let mut pfns = pfns.to_vec();
     pfns.sort_unstable();
     pfns.dedup();
-    let threads = crate::threads::available()
-        .min(8)
-        .min(pfns.len() / 256)
-        .max(1);
-    if threads == 1 {
+    // Below two parts' worth, no thread is started, and the CPU count (which reads cgroup
+    // files) is not asked for.
+    if pfns.len() < 2 * TARGETS_PER_THREAD {
         return read_targets_sorted(root, &pfns);
     }
-    let per = pfns.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<Target>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = pfns
-            .chunks(per)
-            .map(|c| s.spawn(move || read_targets_sorted(root, c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::io(
-                        "<worker thread>",
-                        std::io::Error::other("PFN reader thread panicked (please report a bug)"),
-                    ))
-                })
-            })
-            .collect()
+    // The first part is read in this thread (threads::split_map).
+    let parts = crate::threads::split_map(&pfns, TARGETS_PER_THREAD, 8, |c| {
+        read_targets_sorted(root, c)
     });
     let mut out = Vec::new();
     out.try_reserve_exact(pfns.len())
@@ -448,6 +365,9 @@ pub fn read_targets(root: &SysRoot, pfns: &[Pfn]) -> Result<Vec<Target>> {
     }
     Ok(out)
 }
+
+/// The fewest PFNs worth a thread of their own in [`read_targets`].
+const TARGETS_PER_THREAD: usize = 256;
 
 /// The error of a lookup too big for the memory pgtool may use (`ulimit -v`).
 fn too_many(n: usize) -> Error {

@@ -67,13 +67,13 @@ pub struct WhoRecord<'a> {
     /// The kpageflags word.
     pub flags_raw: Option<u64>,
     /// `flags_raw` as a `0x` hex string (exact in every JSON reader).
-    pub flags_raw_hex: Option<String>,
+    pub flags_raw_hex: Option<&'a str>,
     /// kpagecgroup: the memcg's inode (0: uncharged; `null` when unreadable).
     pub memcg_ino: Option<u64>,
     /// That memcg's path (`null` when uncharged, unknown or deleted).
-    pub memcg_path: Option<String>,
+    pub memcg_path: Option<&'a str>,
     /// Why mappings are missing, or what an unmapped page is.
-    pub note: Option<String>,
+    pub note: Option<&'a str>,
 }
 
 impl Record for WhoRecord<'_> {
@@ -89,11 +89,14 @@ impl Record for WhoRecord<'_> {
     ];
 }
 
-/// What every row of one target shares, computed once per target.
+/// What every row of one target shares, computed once per target (the rows borrow it: a
+/// lookup of many PFNs prints thousands of rows).
 #[derive(Clone, Debug)]
 pub struct TargetFacts {
     /// Flag names.
     pub flags: Vec<String>,
+    /// The kpageflags word in `0x` hex (`None` past the end of memory).
+    pub flags_raw_hex: Option<String>,
     /// The memcg path.
     pub memcg_path: Option<String>,
     /// The notes joined with `; `.
@@ -111,6 +114,7 @@ impl Report {
             } else {
                 t.flags.listing_names(None)
             },
+            flags_raw_hex: (!t.past_end).then(|| hex(t.flags.raw())),
             memcg_path: t
                 .cgroup
                 .and_then(|ino| cgroups?.memcg(ino))
@@ -169,9 +173,9 @@ fn record<'a>(t: &'a Target, m: Option<&'a Mapping>, facts: &'a TargetFacts) -> 
         kpagecount: (!t.past_end).then_some(t.count),
         flags: &facts.flags,
         flags_raw: (!t.past_end).then_some(t.flags.raw()),
-        flags_raw_hex: (!t.past_end).then(|| hex(t.flags.raw())),
+        flags_raw_hex: facts.flags_raw_hex.as_deref(),
         memcg_ino: t.cgroup,
-        memcg_path: facts.memcg_path.clone(),
-        note: facts.note.clone(),
+        memcg_path: facts.memcg_path.as_deref(),
+        note: facts.note.as_deref(),
     }
 }

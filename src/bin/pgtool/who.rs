@@ -96,12 +96,15 @@ pub fn run(args: Args, g: &Global) -> Result<i32, Error> {
         exhaustive: args.exhaustive,
     };
     let report = rmap::who(&root, &q)?;
-    // Paths of memcgs only when some page is charged to one (walking the hierarchy costs).
-    let cgroups = report
+    // Paths of memcgs only when some page is charged to one, and only of those memcgs: the
+    // walk of the hierarchies ends once each is found (a host may have thousands).
+    let memcgs: Vec<u64> = report
         .targets
         .iter()
-        .any(|t| t.cgroup.is_some_and(|c| c != 0))
-        .then(|| CgroupIndex::build(&root).ok())
+        .filter_map(|t| t.cgroup.filter(|&c| c != 0))
+        .collect();
+    let cgroups = (!memcgs.is_empty())
+        .then(|| CgroupIndex::build_for(&root, &memcgs).ok())
         .flatten();
 
     let format = args.format.format();
