@@ -9,9 +9,11 @@
 //!
 //! Where things are: [`config`] (the request, how a run ends), [`options`] (page-types'
 //! option table and its `switch`), [`pid`] (`-p`), `walk` (after parsing: header, walk,
-//! summary), `pfn` / `threaded` (PFN ranges in one pass or in threads), `task` (a process),
-//! `file` (`-f`), [`read`] (page-types' reads and the batched lookups), [`pipe`] (the per-page
-//! pipeline and the classic printer), [`records`] (`--json`/`--csv`), [`metrics`]
+//! summary), `pfn` / `threaded` (PFN ranges in one pass or in threads), `task_chunks` (a
+//! process in chunks, one worker each) and `task` (a process in page order, for actions, `-l`
+//! and records), `batch` (a process's entries and their lookups), `ordered` (chunks merged in
+//! order), `file` (`-f`), [`read`] (page-types' reads and the batched lookups), [`pipe`] (the
+//! per-page pipeline and the classic printer), `lines` (listing lines), [`records`] (`--json`/`--csv`), [`metrics`]
 //! (`--prometheus`), [`cerr`] (C error text), [`table`], [`parse`], [`actions`].
 //!
 //! ```no_run

@@ -1,7 +1,9 @@
-//! The process walk (`-p`): each VMA's pagemap (PAGEMAP_SCAN skips unpopulated ranges where
-//! pagemap is sparse, and is left out where it is dense), and the kpageflags (kpagecgroup,
-//! kpagecount) of the present pages looked up in batches by persistent workers while the main
-//! thread reads the next pagemap batch and processes finished batches in order.
+//! The in-order process walk (`-p`), for runs that act on pages in page order (`-X`, `-x`,
+//! `-i`), join ranges (`-l`) or write records (JSON/CSV); `task_chunks` does the others. Each
+//! VMA's pagemap (PAGEMAP_SCAN skips unpopulated ranges where pagemap is sparse, and is left
+//! out where it is dense), and the kpageflags (kpagecgroup, kpagecount) of the present pages
+//! looked up in batches by persistent workers while the main thread reads the next pagemap
+//! batch and processes finished batches in order.
 
 use super::batch::Batch;
 use super::config::{Config, Stop};
