@@ -92,7 +92,10 @@ pub fn stdout_error(e: io::Error) -> Error {
 pub struct Sink<W: Write> {
     format: Format,
     out: W,
-    csv_keys: Option<Vec<String>>,
+    /// The CSV header's keys, and for each column whether its numbers are written in hex.
+    csv_keys: Option<Vec<(String, bool)>>,
+    /// A cell's text, reused from leaf to leaf and record to record.
+    cell: String,
     table: table::Table,
     /// A line's bytes, reused from record to record.
     buf: Vec<u8>,
@@ -116,6 +119,7 @@ impl<W: Write> Sink<W> {
             format,
             out,
             csv_keys: None,
+            cell: String::new(),
             table: table::Table::new(width),
             buf: Vec::new(),
         }
@@ -145,9 +149,12 @@ impl<W: Write> Sink<W> {
     fn write_csv<R: Record>(&mut self, rec: &R) -> Result<()> {
         if self.csv_keys.is_none() {
             let fields = fields(rec, false)?;
-            let keys: Vec<String> = fields.iter().map(|f| f.key.clone()).collect();
+            let keys: Vec<(String, bool)> = fields
+                .iter()
+                .map(|f| (f.key.clone(), is_hex_key(&f.key)))
+                .collect();
             self.buf.clear();
-            for (i, k) in keys.iter().enumerate() {
+            for (i, (k, _)) in keys.iter().enumerate() {
                 csv_cell(&mut self.buf, i, k);
             }
             self.buf.push(b'\n');
@@ -155,28 +162,42 @@ impl<W: Write> Sink<W> {
         }
         let keys = self.csv_keys.take().unwrap_or_default();
         // Fast path: the record's leaves come in the header's order (typed records do, unless a
-        // nested object is null); each is rendered straight into the line.
+        // nested object is null); each is rendered straight into the line, numbers and strings
+        // without a copy (a listing is hundreds of thousands of rows: `render`'s formatting
+        // machinery and a String per cell were most of a CSV row's cost).
         let mut line = std::mem::take(&mut self.buf);
+        let mut text = std::mem::take(&mut self.cell);
         let header_len = line.len();
         let mut i = 0usize;
         let mut aligned = true;
-        let mut text = String::new();
         flat::walk(rec, &mut |k, leaf| {
-            if !aligned || keys.get(i).is_none_or(|h| h != k) {
+            let Some((h, hex)) = keys.get(i).filter(|(h, _)| aligned && h == k) else {
                 aligned = false;
                 return;
+            };
+            match leaf {
+                flat::Leaf::U64(u) => {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    push_u64(&mut line, u, *hex);
+                }
+                flat::Leaf::Str(s) | flat::Leaf::Joined(s) => csv_cell(&mut line, i, s),
+                _ => {
+                    text.clear();
+                    render(&mut text, h, &leaf, false);
+                    csv_cell(&mut line, i, &text);
+                }
             }
-            text.clear();
-            render(&mut text, k, &leaf, false);
-            csv_cell(&mut line, i, &text);
             i += 1;
         })
         .map_err(|e| stdout_error(io::Error::other(e)))?;
+        self.cell = text;
         if !aligned || i != keys.len() {
             // A null nested object flattens to one key: look every column up by name.
             line.truncate(header_len);
             let fields = fields(rec, false)?;
-            for (j, h) in keys.iter().enumerate() {
+            for (j, (h, _)) in keys.iter().enumerate() {
                 let t = fields
                     .iter()
                     .find(|f| &f.key == h)
@@ -310,6 +331,35 @@ fn render(out: &mut String, key: &str, v: &flat::Leaf<'_>, human: bool) {
     };
 }
 
+/// Append `u` as `render` writes it: decimal, or `0x` and lowercase hex digits.
+fn push_u64(line: &mut Vec<u8>, u: u64, hex: bool) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut x = u;
+    // two loops with constant divisors: a divisor chosen at run time costs a real division
+    if hex {
+        loop {
+            i -= 1;
+            tmp[i] = b"0123456789abcdef"[(x & 15) as usize];
+            x >>= 4;
+            if x == 0 {
+                break;
+            }
+        }
+        line.extend_from_slice(b"0x");
+    } else {
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (x % 10) as u8;
+            x /= 10;
+            if x == 0 {
+                break;
+            }
+        }
+    }
+    line.extend_from_slice(&tmp[i..]);
+}
+
 /// Append one CSV cell (the `i`th of its line), quoted when it must be (RFC 4180).
 fn csv_cell(line: &mut Vec<u8>, i: usize, text: &str) {
     if i > 0 {
@@ -376,6 +426,18 @@ mod tests {
         }
         s.finish().expect("finish");
         String::from_utf8(buf).expect("utf8")
+    }
+
+    #[test]
+    fn csv_numbers_are_renders_numbers() {
+        for u in [0u64, 1, 9, 10, 15, 16, 255, 0x1c20b, u64::MAX] {
+            for (key, hex) in [("pid", false), ("pfn", true)] {
+                let (mut fast, mut slow) = (Vec::new(), String::new());
+                push_u64(&mut fast, u, hex);
+                super::render(&mut slow, key, &flat::Leaf::U64(u), false);
+                assert_eq!(String::from_utf8(fast).expect("ascii"), slow, "{key} {u}");
+            }
+        }
     }
 
     #[test]
