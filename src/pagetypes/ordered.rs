@@ -41,12 +41,17 @@ impl Tally {
     }
 }
 
-struct Shared<T> {
-    /// The next chunk to claim.
+struct Shared<'c, T, C> {
+    /// Says what the next chunk is (`None`: there is none), called in chunk order.
+    chunks: &'c mut (dyn FnMut() -> Option<C> + Send),
+    /// The next chunk's number.
     next: u64,
-    /// Claims stop here: the chunk count, or one past a chunk that said it was the last.
+    /// Claims stop here: when `chunks` ran out, or one past a chunk that said it was the last.
     end: u64,
-    done: BTreeMap<u64, (T, bool)>,
+    /// Finished chunks: result, weight, last.
+    done: BTreeMap<u64, (T, usize, bool)>,
+    /// The weight of the finished chunks waiting.
+    waiting: usize,
     /// The next chunk to merge.
     merged: u64,
     /// The walk is over (merged to its end, or a thread died): nobody claims more.
@@ -57,37 +62,53 @@ struct Shared<T> {
     room_waiters: usize,
 }
 
-impl<T> Shared<T> {
-    fn claim(&mut self, window: usize) -> Option<u64> {
-        (!self.stop && self.next < self.end && self.done.len() < window).then(|| {
-            self.next += 1;
-            self.next - 1
-        })
+impl<T, C> Shared<'_, T, C> {
+    /// The next chunk and its number, if the walk goes on and the window has room.
+    fn claim(&mut self, window: usize) -> Option<(u64, C)> {
+        if self.stop || self.next >= self.end || self.waiting >= window {
+            return None;
+        }
+        match (self.chunks)() {
+            Some(c) => {
+                self.next += 1;
+                Some((self.next - 1, c))
+            }
+            None => {
+                self.end = self.next;
+                None
+            }
+        }
+    }
+
+    /// No chunk will be claimed any more.
+    fn over(&self) -> bool {
+        self.stop || self.next >= self.end
     }
 }
 
-struct Sync<T> {
-    state: Mutex<Shared<T>>,
+struct Sync<'c, T, C> {
+    state: Mutex<Shared<'c, T, C>>,
     /// Wakes the merging thread.
     merger: Condvar,
     /// Wakes workers waiting for room in the window.
     room: Condvar,
 }
 
-impl<T> Sync<T> {
-    fn lock(&self) -> MutexGuard<'_, Shared<T>> {
+impl<'c, T, C> Sync<'c, T, C> {
+    fn lock(&self) -> MutexGuard<'_, Shared<'c, T, C>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// File chunk `k`'s result. The merging thread is woken only when it sleeps waiting for
     /// this very chunk: a wake-up per chunk cost more than a sparse chunk's work (1,024 chunks
     /// of a 256 GiB mapping with 64 MiB touched: 1,700 context switches, twice the CPU).
-    fn finish(&self, k: u64, out: T, last: bool) {
+    fn finish(&self, k: u64, (out, weight, last): (T, usize, bool)) {
         let mut sh = self.lock();
         if last {
             sh.end = sh.end.min(k + 1);
         }
-        sh.done.insert(k, (out, last));
+        sh.waiting += weight;
+        sh.done.insert(k, (out, weight, last));
         if sh.merger_waits && k == sh.merged {
             self.merger.notify_one();
         }
@@ -101,9 +122,9 @@ impl<T> Sync<T> {
 }
 
 /// Ends the walk if a thread unwinds, so no other waits for it forever.
-struct StopOnUnwind<'a, T>(&'a Sync<T>);
+struct StopOnUnwind<'a, 'c, T, C>(&'a Sync<'c, T, C>);
 
-impl<T> Drop for StopOnUnwind<'_, T> {
+impl<T, C> Drop for StopOnUnwind<'_, '_, T, C> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.stop();
@@ -111,18 +132,21 @@ impl<T> Drop for StopOnUnwind<'_, T> {
     }
 }
 
-/// Run `work(state, k)` for chunks `k = 0..n` and give each result to `merge` on this thread
-/// in chunk order. This thread works with the first state and merges whenever the next chunk
-/// in order is done; a thread is started for each other state. `work` also says whether its
-/// chunk is the last one needed (an end of file, an error): nothing after it is claimed or
-/// merged. At most `window` finished chunks wait to be merged, so memory is bounded by the
-/// window, not by the walk. `merge` returns false to end the walk. A state whose thread
-/// cannot be started is left unused: this thread does the work.
-pub(crate) fn in_order<S: Send, T: Send>(
+/// Run `work(state, chunk)` for the chunks `chunks` gives, one after the other, and give each
+/// result to `merge` on this thread in chunk order (`chunks` is called in that order, so it
+/// may size each chunk from what it knows so far). This thread works with the first state and
+/// merges whenever the next chunk in order is done; a thread is started for each other state.
+/// `work` returns its result, the result's weight (what it holds while it waits: 1, or its
+/// size) and whether its chunk is the last one needed (an end of file, an error: nothing
+/// after it is claimed or merged). No chunk is claimed while the finished ones waiting weigh
+/// `window` or more, so memory is bounded by the window, not by the walk. `merge` returns false
+/// to end the walk. A state whose thread cannot be started is left unused: this thread does
+/// the work.
+pub(crate) fn in_order<S: Send, C: Send, T: Send>(
     states: Vec<S>,
-    n: u64,
+    mut chunks: impl FnMut() -> Option<C> + Send,
     window: usize,
-    work: impl Fn(&mut S, u64) -> (T, bool) + std::marker::Sync,
+    work: impl Fn(&mut S, C) -> (T, usize, bool) + std::marker::Sync,
     mut merge: impl FnMut(T) -> bool,
 ) {
     let mut states = states.into_iter();
@@ -132,8 +156,10 @@ pub(crate) fn in_order<S: Send, T: Send>(
     let window = window.max(1);
     let sync = Sync {
         state: Mutex::new(Shared {
+            chunks: &mut chunks,
             next: 0,
-            end: n,
+            end: u64::MAX,
+            waiting: 0,
             done: BTreeMap::new(),
             merged: 0,
             stop: false,
@@ -150,22 +176,21 @@ pub(crate) fn in_order<S: Send, T: Send>(
             let _ = std::thread::Builder::new().spawn_scoped(s, move || {
                 let _guard = StopOnUnwind(sync);
                 loop {
-                    let k = {
+                    let (k, c) = {
                         let mut sh = sync.lock();
                         loop {
-                            if sh.stop || sh.next >= sh.end {
-                                return;
+                            if let Some(claimed) = sh.claim(window) {
+                                break claimed;
                             }
-                            if let Some(k) = sh.claim(window) {
-                                break k;
+                            if sh.over() {
+                                return;
                             }
                             sh.room_waiters += 1;
                             sh = sync.room.wait(sh).unwrap_or_else(|e| e.into_inner());
                             sh.room_waiters -= 1;
                         }
                     };
-                    let (out, last) = work(&mut st, k);
-                    sync.finish(k, out, last);
+                    sync.finish(k, work(&mut st, c));
                 }
             });
         }
@@ -173,8 +198,9 @@ pub(crate) fn in_order<S: Send, T: Send>(
         let mut sh = sync.lock();
         loop {
             let k = sh.merged;
-            if let Some((out, last)) = sh.done.remove(&k) {
+            if let Some((out, weight, last)) = sh.done.remove(&k) {
                 sh.merged += 1;
+                sh.waiting -= weight;
                 if sh.room_waiters > 0 {
                     sync.room.notify_all();
                 }
@@ -190,12 +216,15 @@ pub(crate) fn in_order<S: Send, T: Send>(
                 break;
             }
             // the next chunk is not done: work on one rather than wait, while the window lets
-            if let Some(k) = sh.claim(window) {
+            if let Some((k, c)) = sh.claim(window) {
                 drop(sh);
-                let (out, last) = work(&mut mine, k);
-                sync.finish(k, out, last);
+                sync.finish(k, work(&mut mine, c));
                 sh = sync.lock();
                 continue;
+            }
+            if k >= sh.end {
+                drop(sh);
+                break;
             }
             sh.merger_waits = true;
             sh = sync.merger.wait(sh).unwrap_or_else(|e| e.into_inner());
@@ -213,13 +242,14 @@ mod tests {
     /// Chunks finish out of order (later ones sooner); the merge sees them in order.
     fn run(workers: usize, n: u64, last_at: Option<u64>, stop_at: Option<u64>) -> Vec<u64> {
         let mut got = Vec::new();
+        let mut next = 0;
         in_order(
             (0..workers).collect(),
-            n,
+            || (next < n).then(|| (next, next += 1).0),
             3,
             |_: &mut usize, k| {
                 std::thread::sleep(std::time::Duration::from_micros((n - k) * 50));
-                (k, Some(k) == last_at)
+                (k, 1, Some(k) == last_at)
             },
             |k| {
                 got.push(k);
@@ -252,9 +282,10 @@ mod tests {
     fn no_more_than_the_window_waits() {
         let waiting = AtomicUsize::new(0);
         let most = AtomicUsize::new(0);
+        let mut next = 0u64;
         in_order(
             vec![(); 4],
-            64,
+            || (next < 64).then(|| (next, next += 1).0),
             2,
             |_: &mut (), k| {
                 // chunk 0 is slow: the others finish and must wait for it
@@ -263,7 +294,7 @@ mod tests {
                 }
                 let w = waiting.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(w, Ordering::SeqCst);
-                (k, false)
+                (k, 1, false)
             },
             |_| {
                 waiting.fetch_sub(1, Ordering::SeqCst);

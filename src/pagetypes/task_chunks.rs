@@ -14,11 +14,38 @@ use super::read::{Sides, Src};
 use crate::addr::page_size;
 use crate::pagemap::PagemapEntry;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Virtual pages a chunk covers: a summary's chunks are one PAGEMAP_SCAN window; a listing's
-/// hold the text of at most this many pages until their turn (~75 bytes a line).
+/// Virtual pages a chunk covers: a summary's at most one PAGEMAP_SCAN window; a listing's hold
+/// the text of at most this many pages until their turn (~75 bytes a line).
 const SUMMARY_CHUNK: u64 = 64 << 10;
 const LISTING_CHUNK: u64 = 1 << 10;
+/// A summary's chunk size for `span` virtual pages and `threads` workers: small enough that
+/// each worker gets several chunks (the last chunks finish unevenly: with 8 chunks of a 2 GiB
+/// process on 2 threads, one thread ran alone for most of a chunk), large enough that a sparse
+/// mapping costs few PAGEMAP_SCAN calls (a 256 GiB mapping: 1,024 chunks).
+fn summary_chunk(span: u64, threads: usize) -> u64 {
+    let per = span / (CHUNKS_PER_THREAD * threads.max(1) as u64);
+    per.clamp(MIN_SUMMARY_CHUNK, SUMMARY_CHUNK)
+}
+const CHUNKS_PER_THREAD: u64 = 8;
+
+/// The next listing chunk's size after a chunk of `pages` pages that listed `lines`: back to
+/// [`LISTING_CHUNK`] after a chunk at least a quarter populated, else twice as large, up to
+/// [`LISTING_CHUNK_MAX`] (a sparse range takes few PAGEMAP_SCAN calls, and a dense range
+/// after a sparse one gets at most one large chunk of text).
+fn next_listing_chunk(pages: u64, lines: u64) -> u64 {
+    if lines * 4 >= pages {
+        LISTING_CHUNK
+    } else {
+        (pages * 2).clamp(LISTING_CHUNK, LISTING_CHUNK_MAX)
+    }
+}
+/// The most pages of a listing chunk: its text stays under ~330 KB if a chunk sized for
+/// sparse pages turns out dense.
+const LISTING_CHUNK_MAX: u64 = 4 << 10;
+const MIN_SUMMARY_CHUNK: u64 = 4 << 10;
+
 /// Present entries looked up at once (sorted, read in coalesced spans).
 const SUB_BATCH: usize = 4 << 10;
 
@@ -61,42 +88,64 @@ pub(crate) fn walk(
     };
     let pieces = pieces(&c.vmas, index, index.wrapping_add(count));
     let list = pipe.o.list == 2;
-    let size = if list { LISTING_CHUNK } else { SUMMARY_CHUNK };
-    // the first chunk of each piece; chunk k is in the last piece starting at or before it
-    let mut firsts = Vec::with_capacity(pieces.len());
-    let mut n = 0u64;
-    for &(s, e) in &pieces {
-        firsts.push(n);
-        n += (e - s).div_ceil(size);
-    }
-    if n == 0 {
+    let span: u64 = pieces.iter().map(|&(s, e)| e - s).sum();
+    if span == 0 {
         return Ok(());
     }
+    let size = summary_chunk(span, threads);
     let pm = Src::pagemap(pm)?;
     let o = pipe.o.clone();
-    let workers = threads.clamp(1, 256).min(n.min(256) as usize);
+    let smallest = if list { LISTING_CHUNK } else { size };
+    let workers = threads
+        .clamp(1, 256)
+        .min(span.div_ceil(smallest).min(256) as usize);
     let states: Vec<Worker> = (0..workers).map(|_| Worker::new(sides)).collect();
-    // a listing's finished chunks wait with their text: one per worker at most
-    let window = if list { workers } else { 4 * workers };
+    // a summary's finished chunks are a few values each; a listing's hold their text: at most
+    // ~64 KiB of it per worker waits (see the weight below)
+    let window = if list { 16 * workers } else { 4 * workers };
     let texts: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    // the size of the next listing chunk (see next_listing_chunk)
+    let listing_size = AtomicU64::new(LISTING_CHUNK);
+    let mut cursor = (0usize, pieces[0].0);
+    let chunks = || {
+        while let Some(&(_, e)) = pieces.get(cursor.0) {
+            let at = cursor.1;
+            if at >= e {
+                cursor.0 += 1;
+                cursor.1 = pieces.get(cursor.0).map_or(0, |p| p.0);
+                continue;
+            }
+            let size = match list {
+                true => listing_size.load(Ordering::Relaxed),
+                false => size,
+            };
+            cursor.1 = e.min(at.saturating_add(size));
+            return Some((cursor.0, at, cursor.1));
+        }
+        None
+    };
     let mut result = Ok(());
     let mut ended: Option<usize> = None;
     in_order(
         states,
-        n,
+        chunks,
         window,
-        |w: &mut Worker, k| {
-            let i = firsts.partition_point(|&f| f <= k) - 1;
-            let (s, e) = pieces[i];
-            let cs = s + (k - firsts[i]) * size;
+        |w: &mut Worker, (i, from, to): (usize, u64, u64)| {
             let text = match list {
                 true => texts.lock().unwrap_or_else(|e| e.into_inner()).pop(),
                 false => Some(Vec::new()),
             };
-            let text = text.unwrap_or_else(|| Vec::with_capacity(size as usize * 80));
-            let out = w.chunk(&pm, sides, &o, i, cs, (cs + size).min(e), text);
+            let text = text.unwrap_or_else(|| Vec::with_capacity(LISTING_CHUNK as usize * 80));
+            let out = w.chunk(&pm, sides, &o, i, from, to, text);
+            if list {
+                let lines = out.tally.seen.iter().map(|t| t.1).sum::<u64>();
+                listing_size.store(next_listing_chunk(to - from, lines), Ordering::Relaxed);
+            }
             let last = matches!(out.end, End::Failed(_));
-            (out, last)
+            // a listing's chunk weighs its text in pages: many sparse chunks may wait, and
+            // about one dense one per worker
+            let weight = 1 + out.text.len() / 4096;
+            (out, weight, last)
         },
         |out: ChunkOut| {
             if ended == Some(out.piece) {
@@ -392,6 +441,21 @@ mod tests {
         pipe.finish().expect("flush");
         drop(pipe);
         assert_eq!(stdout, (0..20u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn listing_chunks_grow_over_sparse_ranges_and_shrink_at_dense_ones() {
+        assert_eq!(
+            next_listing_chunk(LISTING_CHUNK, LISTING_CHUNK),
+            LISTING_CHUNK
+        );
+        assert_eq!(next_listing_chunk(1024, 256), LISTING_CHUNK);
+        assert_eq!(next_listing_chunk(1024, 255), 2048);
+        assert_eq!(next_listing_chunk(2048, 3), 4096);
+        assert_eq!(next_listing_chunk(LISTING_CHUNK_MAX, 0), LISTING_CHUNK_MAX);
+        // a chunk cut short by its VMA's end starts no smaller than the smallest
+        assert_eq!(next_listing_chunk(3, 0), LISTING_CHUNK);
+        assert_eq!(next_listing_chunk(4096, 4096), LISTING_CHUNK);
     }
 
     #[test]

@@ -73,16 +73,17 @@ pub(crate) fn walk(
     }
     let mut merged = 0u64;
     let mut result: Result<bool, Stop> = Ok(true);
+    let mut next = 0u64;
     in_order(
         workers,
-        nchunks,
+        || (next < nchunks).then(|| (next, next += 1).0),
         4 * threads,
         |w: &mut Worker, k| {
             let cs = from + k * CHUNK;
             let ce = (cs + CHUNK).min(to);
             let r = chunk(&o, w, origin, cs, ce);
             let last = r.end.is_some();
-            (r, last)
+            (r, 1, last)
         },
         |r: ChunkOut| {
             for &(v, n, _) in &r.tally.seen {
