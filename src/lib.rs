@@ -19,6 +19,7 @@
 pub mod addr;
 pub mod bytes;
 pub mod cgroup;
+pub mod digits;
 pub mod error;
 pub mod folio;
 pub mod getopt;

@@ -334,30 +334,12 @@ fn render(out: &mut String, key: &str, v: &flat::Leaf<'_>, human: bool) {
 /// Append `u` as `render` writes it: decimal, or `0x` and lowercase hex digits.
 fn push_u64(line: &mut Vec<u8>, u: u64, hex: bool) {
     let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    let mut x = u;
-    // two loops with constant divisors: a divisor chosen at run time costs a real division
     if hex {
-        loop {
-            i -= 1;
-            tmp[i] = b"0123456789abcdef"[(x & 15) as usize];
-            x >>= 4;
-            if x == 0 {
-                break;
-            }
-        }
         line.extend_from_slice(b"0x");
+        line.extend_from_slice(crate::digits::hex(u, &mut tmp));
     } else {
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (x % 10) as u8;
-            x /= 10;
-            if x == 0 {
-                break;
-            }
-        }
+        line.extend_from_slice(crate::digits::decimal(u, &mut tmp));
     }
-    line.extend_from_slice(&tmp[i..]);
 }
 
 /// Append one CSV cell (the `i`th of its line), quoted when it must be (RFC 4180).

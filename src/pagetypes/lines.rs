@@ -108,29 +108,18 @@ impl Stack {
     }
 
     fn hex(&mut self, x: u64) {
-        let digits = (64 - (x | 1).leading_zeros()).div_ceil(4) as usize;
-        for i in 0..digits {
-            let d = (x >> (4 * (digits - 1 - i))) & 15;
-            self.b[self.len + i] = b"0123456789abcdef"[d as usize];
-        }
-        self.len += digits;
+        self.digits(crate::digits::hex, x);
     }
 
     fn dec(&mut self, x: u64) {
+        self.digits(crate::digits::decimal, x);
+    }
+
+    fn digits(&mut self, f: fn(u64, &mut [u8; 20]) -> &[u8], x: u64) {
         let mut tmp = [0u8; 20];
-        let mut i = 20;
-        let mut x = x;
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (x % 10) as u8;
-            x /= 10;
-            if x == 0 {
-                break;
-            }
-        }
-        let n = 20 - i;
-        self.b[self.len..self.len + n].copy_from_slice(&tmp[i..]);
-        self.len += n;
+        let d = f(x, &mut tmp);
+        self.b[self.len..self.len + d.len()].copy_from_slice(d);
+        self.len += d.len();
     }
 
     fn bytes(&self) -> &[u8] {
