@@ -5,7 +5,9 @@
 //! rules live here once.
 
 use super::config::Stop;
-use super::read::{Gather, MAX_RUN, MAX_SLOTS, Sides, run_key};
+use super::read::{Gather, MAX_RUN, MAX_SLOTS, Sides, Src, run_key};
+use crate::VirtAddr;
+use crate::addr::page_size;
 use crate::pagemap::PagemapEntry;
 
 /// A present page with its words (`add_page`'s arguments).
@@ -39,6 +41,23 @@ pub(crate) struct Batch {
     gcnt: Gather,
 }
 
+/// The populated ranges (virtual page numbers) of `from..to` in `pm` by PAGEMAP_SCAN, into
+/// `regions` (cleared first); false when the kernel cannot scan (before Linux 6.7) or the range
+/// does not fit in addresses.
+pub(crate) fn scan_populated(pm: &Src, from: u64, to: u64, regions: &mut Vec<(u64, u64)>) -> bool {
+    let ps = page_size();
+    regions.clear();
+    let (Some(start), Some(end)) = (from.checked_mul(ps), to.checked_mul(ps)) else {
+        return false;
+    };
+    matches!(
+        crate::pagemap::scan(&pm.file, VirtAddr(start)..VirtAddr(end), |r| {
+            regions.push((r.start.0 / ps, r.end.0.div_ceil(ps)))
+        }),
+        Ok(true)
+    )
+}
+
 impl Batch {
     /// A batch with room for `cap` entries, allocated once (a worker that grew a buffer would
     /// do it in its own malloc arena, which stays resident).
@@ -55,6 +74,19 @@ impl Batch {
             gcg: Gather::with_capacity(if sides.cgroup.is_some() { cap } else { 0 }),
             gcnt: Gather::with_capacity(if sides.count.is_some() { cap } else { 0 }),
         }
+    }
+
+    /// Keep the pagemap entries `entries` of the pages from `vpn` on that page-types acts on
+    /// (present or swapped); how many were kept.
+    pub fn push(&mut self, vpn: u64, entries: &[u64]) -> u64 {
+        let before = self.pending.len();
+        for (k, &e) in entries.iter().enumerate() {
+            let pme = PagemapEntry::from_raw(e);
+            if pme.pfn().is_some() || pme.swapped() {
+                self.pending.push((vpn + k as u64, e));
+            }
+        }
+        (self.pending.len() - before) as u64
     }
 
     /// Look up the words of every present entry: runs of physically consecutive pages in

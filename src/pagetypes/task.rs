@@ -5,12 +5,10 @@
 //! looked up in batches by persistent workers while the main thread reads the next pagemap
 //! batch and processes finished batches in order.
 
-use super::batch::Batch;
+use super::batch::{Batch, scan_populated};
 use super::config::{Config, Stop};
 use super::pipe::Pipe;
 use super::read::{Sides, Src};
-use crate::addr::page_size;
-use crate::pagemap::PagemapEntry;
 use std::sync::{Mutex, mpsc};
 
 pub(crate) fn walk(
@@ -186,7 +184,6 @@ impl TaskWalk {
         index: u64,
         count: u64,
     ) -> Result<(), Stop> {
-        let ps = page_size();
         let end = index + count;
         let mut w = index;
         let mut dense = false;
@@ -202,18 +199,7 @@ impl TaskWalk {
                 continue;
             }
             let mut regions = std::mem::take(&mut self.regions);
-            regions.clear();
-            let scanned = self.scan_ok
-                && w.checked_mul(ps).is_some()
-                && we.checked_mul(ps).is_some()
-                && matches!(
-                    crate::pagemap::scan(
-                        &self.pm.file,
-                        crate::VirtAddr(w * ps)..crate::VirtAddr(we * ps),
-                        |r| { regions.push((r.start.0 / ps, r.end.0.div_ceil(ps))) }
-                    ),
-                    Ok(true)
-                );
+            let scanned = self.scan_ok && scan_populated(&self.pm, w, we, &mut regions);
             if !scanned {
                 self.regions = regions;
                 self.scan_ok = false;
@@ -256,14 +242,7 @@ impl TaskWalk {
             if n == 0 {
                 return Ok(false);
             }
-            for k in 0..n {
-                let e = self.buf[k];
-                let pme = PagemapEntry::from_raw(e);
-                if pme.pfn().is_some() || pme.swapped() {
-                    self.cur.pending.push((from + k as u64, e));
-                    self.present += 1;
-                }
-            }
+            self.present += self.cur.push(from, &self.buf[..n]);
             if self.cur.pending.len() >= PM_BATCH as usize {
                 self.submit(sides, pipe)?;
             }

@@ -5,13 +5,12 @@
 //! the per-page work to one thread; and memory is a batch per worker (plus, for `-L`, the
 //! text of the chunks waiting their turn), not batches in flight between threads.
 
-use super::batch::{Batch, Entry};
+use super::batch::{Batch, Entry, scan_populated};
 use super::config::{Config, Format, PipeOpts, Stop};
 use super::lines::{Line, Symbols, push_line};
 use super::ordered::{Tally, in_order};
 use super::pipe::Pipe;
 use super::read::{Sides, Src};
-use crate::addr::page_size;
 use crate::pagemap::PagemapEntry;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -273,21 +272,8 @@ impl Worker {
         from: u64,
         to: u64,
     ) -> Result<bool, Stop> {
-        let ps = page_size();
         let mut regions = std::mem::take(&mut self.regions);
-        regions.clear();
-        let scanned = !self.dense
-            && self.scan_ok
-            && from.checked_mul(ps).is_some()
-            && to.checked_mul(ps).is_some()
-            && matches!(
-                crate::pagemap::scan(
-                    &pm.file,
-                    crate::VirtAddr(from * ps)..crate::VirtAddr(to * ps),
-                    |r| regions.push((r.start.0 / ps, r.end.0.div_ceil(ps)))
-                ),
-                Ok(true)
-            );
+        let scanned = !self.dense && self.scan_ok && scan_populated(pm, from, to, &mut regions);
         if !scanned {
             if !self.dense {
                 self.scan_ok = false;
@@ -334,13 +320,7 @@ impl Worker {
             if n == 0 {
                 return Ok(false);
             }
-            for (k, &e) in self.buf[..n].iter().enumerate() {
-                let pme = PagemapEntry::from_raw(e);
-                if pme.pfn().is_some() || pme.swapped() {
-                    self.batch.pending.push((from + k as u64, e));
-                    *present += 1;
-                }
-            }
+            *present += self.batch.push(from, &self.buf[..n]);
             if self.batch.pending.len() >= SUB_BATCH {
                 self.process(sides, o, out)?;
             }
